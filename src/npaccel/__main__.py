@@ -1,0 +1,3 @@
+from npaccel.cli import main
+
+main()

@@ -1,0 +1,229 @@
+"""Probes of this Python process: versions, NumPy's build and SIMD dispatch, loaded
+BLAS/OpenMP libraries, thread settings, Numba, CuPy and Dask. Plain JSON-ready data."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import re
+import sys
+from pathlib import PurePath
+from typing import Any
+
+__all__ = [
+    "THREAD_ENV_VARS",
+    "cupy_facts",
+    "dask_facts",
+    "generic_blas_facts",
+    "library_owner",
+    "numba_facts",
+    "numpy_build_facts",
+    "numpy_simd_facts",
+    "platform_facts",
+    "thread_env_facts",
+    "threadpool_facts",
+    "versions",
+]
+
+THREAD_ENV_VARS = (
+    "OMP_NUM_THREADS", "OMP_THREAD_LIMIT", "OMP_PROC_BIND", "OMP_PLACES", "OMP_DYNAMIC",
+    "OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "MKL_NUM_THREADS", "MKL_THREADING_LAYER",
+    "MKL_DYNAMIC", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+    "NUMEXPR_MAX_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER",
+    "NUMBA_DEFAULT_NUM_THREADS", "KMP_AFFINITY", "GOMP_CPU_AFFINITY",
+)  # fmt: skip
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of npaccel and the libraries it computes with (read without importing)."""
+    names = ("npaccel", "numpy", "scipy", "numba", "llvmlite", "threadpoolctl", "psutil")
+    return {name: _version(name) for name in names}
+
+
+def platform_facts() -> dict[str, Any]:
+    uname = platform.uname()
+    return {
+        "os": uname.system,
+        "kernel": uname.release,
+        "machine": uname.machine,
+        "libc": " ".join(platform.libc_ver()).strip() or None,
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "python_executable": sys.executable,
+        "free_threaded": not getattr(sys, "_is_gil_enabled", lambda: True)(),
+    }
+
+
+def numpy_simd_facts() -> dict[str, Any]:
+    """What NumPy's build targets: the baseline compiled into every function, the extra
+    targets it dispatches to at run time, and which of those this CPU runs.
+
+    Read from NumPy's own tables, so whatever names this NumPy version uses (``AVX512_SKX``
+    in 1.x, ``X86_V4`` in 2.4) come through as they are.
+    """
+    import numpy as np
+
+    try:
+        umath = importlib.import_module("numpy._core._multiarray_umath")
+    except ImportError:  # NumPy 1.x
+        umath = importlib.import_module("numpy.core._multiarray_umath")
+    baseline = list(getattr(umath, "__cpu_baseline__", []))
+    dispatch = list(getattr(umath, "__cpu_dispatch__", []))
+    features = dict(getattr(umath, "__cpu_features__", {}))
+    return {
+        "numpy": np.__version__,
+        "baseline": baseline,
+        "dispatched": dispatch,
+        "found": [f for f in dispatch if features.get(f)],
+        "not_found": [f for f in dispatch if not features.get(f)],
+        "cpu_features": sorted(f for f, on in features.items() if on),
+    }
+
+
+def numpy_build_facts() -> dict[str, Any]:
+    """BLAS/LAPACK that NumPy was built against, as ``numpy.show_config`` records it."""
+    import numpy as np
+
+    try:
+        config = np.show_config(mode="dicts")
+    except TypeError:  # NumPy < 1.26 prints only
+        return {"blas": None, "lapack": None}
+    deps = (config or {}).get("Build Dependencies", {})
+
+    def pick(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not entry:
+            return None
+        keys = ("name", "version", "found", "detection method", "openblas configuration")
+        return {k.replace(" ", "_"): entry[k] for k in keys if k in entry}
+
+    return {"blas": pick(deps.get("blas")), "lapack": pick(deps.get("lapack"))}
+
+
+def library_owner(filepath: str | None) -> str | None:
+    """The installed package a shared library came with, from its path:
+    ``.../site-packages/opencv_python_headless.libs/libopenblas…so`` → ``opencv_python_headless``.
+    None for system libraries."""
+    if not filepath:
+        return None
+    parts = PurePath(filepath).parts
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            i = parts.index(marker)
+            if i + 1 < len(parts) - 1:
+                return parts[i + 1].removesuffix(".libs").removesuffix(".dylibs")
+    return None
+
+
+def threadpool_facts() -> list[dict[str, Any]]:
+    """Every loaded BLAS/LAPACK/OpenMP library (threadpoolctl), with the package it came with."""
+    from threadpoolctl import threadpool_info
+
+    return [dict(info, owner=library_owner(info.get("filepath"))) for info in threadpool_info()]
+
+
+def thread_env_facts(environ: os._Environ[str] | dict[str, str] | None = None) -> dict[str, str]:
+    """Thread-related environment variables that are set, with their values."""
+    env = os.environ if environ is None else environ
+    return {name: env[name] for name in THREAD_ENV_VARS if name in env}
+
+
+def numba_facts() -> dict[str, Any]:
+    """Numba's version, thread counts and the threading layer it runs parallel code on.
+
+    Starts Numba's thread pool if no parallel code ran yet — what any parallel Numba kernel
+    does first — so the layer reported (and the OpenMP runtime it may load) is the real one.
+    """
+    try:
+        import numba
+    except ImportError as exc:  # a core dependency, but report rather than crash
+        return {"version": None, "error": str(exc)}
+    facts: dict[str, Any] = {
+        "version": numba.__version__,
+        "requested_layer": numba.config.THREADING_LAYER,
+        "max_threads": numba.config.NUMBA_NUM_THREADS,
+        "num_threads": numba.get_num_threads(),
+    }
+    try:
+        from numba.np.ufunc import parallel
+
+        parallel._launch_threads()
+        facts["threading_layer"] = numba.threading_layer()
+    except Exception as exc:
+        facts["threading_layer"] = None
+        facts["error"] = f"{type(exc).__name__}: {exc}"
+    return facts
+
+
+def cupy_facts(*, probe_devices: bool) -> dict[str, Any]:
+    """Whether CuPy is installed and, when asked, whether it can use a GPU."""
+    if importlib.util.find_spec("cupy") is None:
+        return {"installed": False}
+    facts: dict[str, Any] = {"installed": True, "version": _version_of_cupy()}
+    if not probe_devices:
+        return facts
+    try:
+        import cupy
+
+        facts["device_count"] = int(cupy.cuda.runtime.getDeviceCount())
+        facts["runtime_version"] = int(cupy.cuda.runtime.runtimeGetVersion())
+        facts["driver_version"] = int(cupy.cuda.runtime.driverGetVersion())
+    except Exception as exc:
+        facts["device_count"] = 0
+        facts["error"] = f"{type(exc).__name__}: {exc}"
+    return facts
+
+
+def _version_of_cupy() -> str | None:
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata.get("Name", "")
+        if re.fullmatch(r"cupy(-cuda\w+)?", name.lower()):
+            return f"{name} {dist.version}"
+    return None
+
+
+def dask_facts() -> dict[str, Any]:
+    """Whether Dask (and dask.distributed) is installed, without importing it."""
+    return {
+        "installed": importlib.util.find_spec("dask") is not None,
+        "version": _version("dask"),
+        "distributed": _version("distributed"),
+    }
+
+
+# Generic BLAS/LAPACK sonames: a reference (netlib) build, unless they resolve to an
+# optimised library (Debian's alternatives often point libblas.so.3 at OpenBLAS).
+_GENERIC_BLAS = re.compile(r"^lib(c?blas|lapack|lapacke|refblas|reflapack)(64)?(_?)\.so")
+_OPTIMISED_BLAS = re.compile(r"openblas|mkl|blis|atlas|accelerate|armpl|flexiblas|essl|nvpl")
+
+
+def generic_blas_facts(maps_text: str | None = None) -> list[dict[str, str]]:
+    """Generic BLAS/LAPACK libraries mapped into this process (from /proc/self/maps), each
+    with the file it resolves to and whether that is an optimised implementation."""
+    if maps_text is None:
+        try:
+            with open("/proc/self/maps") as f:
+                maps_text = f.read()
+        except OSError:
+            return []
+    found: dict[str, dict[str, Any]] = {}
+    for line in maps_text.splitlines():
+        path = line.split(maxsplit=5)[-1] if line.count(" ") >= 5 else ""
+        name = PurePath(path).name
+        if path.startswith("/") and _GENERIC_BLAS.match(name) and path not in found:
+            real = os.path.realpath(path)
+            found[path] = {
+                "path": path,
+                "resolves_to": real,
+                "optimised": bool(_OPTIMISED_BLAS.search(PurePath(real).name.lower())),
+            }
+    return list(found.values())
