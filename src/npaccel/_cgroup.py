@@ -68,8 +68,10 @@ def cgroup_cpu_quota(host: Host = LIVE) -> float | None:
     if cgroup_version(host) == 2:
         for d in _dirs(host, "sys/fs/cgroup", members.get("")):
             fields = (host.read(f"{d}/cpu.max") or "").split()
-            if len(fields) == 2 and fields[0] != "max" and int(fields[1]) > 0:
-                quotas.append(int(fields[0]) / int(fields[1]))
+            if len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
+                quota, period = int(fields[0]), int(fields[1])
+                if quota > 0 and period > 0:
+                    quotas.append(quota / period)
     else:
         for mount in ("sys/fs/cgroup/cpu,cpuacct", "sys/fs/cgroup/cpu"):
             if host.path(mount).is_dir():

@@ -46,22 +46,52 @@ def _cpu_model(blocks: list[dict[str, str]], host: Host) -> str | None:
                 return block[key]
     for block in blocks:  # Arm: no model name; name it by implementer and part numbers
         if "CPU implementer" in block:
-            return f"Arm implementer {block['CPU implementer']} part {block.get('CPU part', '?')}"
+            part = block.get("CPU part", "?")
+            if block["CPU implementer"] == "0x41" and part in _ARM_PARTS:
+                return f"Arm {_ARM_PARTS[part]}"
+            return f"Arm implementer {block['CPU implementer']} part {part}"
     return None
 
 
-def _topology(host: Host, cpus: list[int]) -> tuple[int | None, int | None]:
-    """(physical cores, sockets) from sysfs topology, falling back to None."""
-    cores, packages = set(), set()
+def _topology(
+    host: Host, cpus: list[int], blocks: list[dict[str, str]]
+) -> tuple[int | None, int | None]:
+    """(physical cores, sockets) from sysfs topology, else /proc/cpuinfo, else None."""
+    pairs = []
     for cpu in cpus:
         base = f"sys/devices/system/cpu/cpu{cpu}/topology"
         package = host.read(f"{base}/physical_package_id")
         core = host.read(f"{base}/core_id")
         if package is None or core is None:
-            return None, None
-        packages.add(package.strip())
-        cores.add((package.strip(), core.strip()))
-    return (len(cores) or None), (len(packages) or None)
+            break
+        pairs.append((package.strip(), core.strip()))
+    else:
+        if pairs:
+            return len(set(pairs)), len({p for p, _ in pairs})
+    pairs = [
+        (b["physical id"], b["core id"]) for b in blocks if "physical id" in b and "core id" in b
+    ]
+    if pairs and len(pairs) == len(blocks):
+        return len(set(pairs)), len({p for p, _ in pairs})
+    return None, None
+
+
+# Arm's MIDR part numbers for the server cores NumPy workloads meet (implementer 0x41).
+_ARM_PARTS = {
+    "0xd08": "Cortex-A72", "0xd0c": "Neoverse-N1", "0xd40": "Neoverse-V1",
+    "0xd49": "Neoverse-N2", "0xd4f": "Neoverse-V2", "0xd8e": "Neoverse-N3",
+    "0xd83": "Neoverse-V3",
+}  # fmt: skip
+
+
+def _architecture(blocks: list[dict[str, str]], host: Host) -> str | None:
+    if host.live:
+        return platform.machine()
+    if any("CPU architecture" in b for b in blocks):
+        return "aarch64"
+    if any(" lm " in f" {b.get('flags', '')} " for b in blocks):
+        return "x86_64"
+    return None
 
 
 def _caches(host: Host, logical: int) -> list[dict[str, Any]]:
@@ -91,7 +121,7 @@ def cpu_facts(host: Host) -> dict[str, Any]:
     blocks = _cpuinfo_blocks(host.read("proc/cpuinfo") or "")
     online = host.read("sys/devices/system/cpu/online")
     cpus = parse_cpu_list(online) if online else list(range(len(blocks)))
-    physical, sockets = _topology(host, cpus)
+    physical, sockets = _topology(host, cpus, blocks)
     flags_line = next(
         (
             b.get("flags") or b.get("Features")
@@ -104,7 +134,7 @@ def cpu_facts(host: Host) -> dict[str, Any]:
     return {
         "model": _cpu_model(blocks, host),
         "vendor": next((b["vendor_id"] for b in blocks if "vendor_id" in b), None),
-        "architecture": platform.machine() if host.live else None,
+        "architecture": _architecture(blocks, host),
         "logical_cores": len(cpus) or None,
         "physical_cores": physical,
         "sockets": sockets,

@@ -151,16 +151,17 @@ def numba_facts() -> dict[str, Any]:
         "version": numba.__version__,
         "requested_layer": numba.config.THREADING_LAYER,
         "max_threads": numba.config.NUMBA_NUM_THREADS,
-        "num_threads": numba.get_num_threads(),
     }
     try:
         from numba.np.ufunc import parallel
 
-        parallel._launch_threads()
+        parallel._launch_threads()  # what the first parallel kernel (or get_num_threads) does
         facts["threading_layer"] = numba.threading_layer()
-    except Exception as exc:
+        facts["num_threads"] = numba.get_num_threads()
+    except Exception as exc:  # e.g. a requested layer that is not installed
         facts["threading_layer"] = None
-        facts["error"] = f"{type(exc).__name__}: {exc}"
+        facts["num_threads"] = None
+        facts["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
     return facts
 
 
