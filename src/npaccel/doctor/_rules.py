@@ -258,9 +258,13 @@ def blas_old_target(facts: Facts) -> Iterator[Finding]:
             f"{_pool_label(p)} runs '{p['architecture']}' kernels ({TIER_NAMES[tier]}) "
             f"on a CPU with {TIER_NAMES[cpu]}",
             f"{p.get('filepath')}: OpenBLAS {p.get('version')} picked core "
-            f"'{p['architecture']}'. Matrix products in code that uses this copy run at a "
-            f"fraction of the CPU's peak"
-            f"{' (an unknown CPU falls back to Prescott)' if tier == 1 else ''}.",
+            f"'{p['architecture']}', so matrix products through this copy use narrower vector "
+            f"instructions than the CPU has"
+            + (
+                " (an unknown, newer CPU makes old OpenBLAS fall back to Prescott)."
+                if tier == 1
+                else "."
+            ),
             f"pip install --upgrade {p.get('owner') or 'the package that loads it'}  # newer "
             f"OpenBLAS knows this CPU; or, for a DYNAMIC_ARCH build: "
             f"export OPENBLAS_CORETYPE={_CORETYPE_FOR_TIER.get(cpu, 'Haswell')}",
