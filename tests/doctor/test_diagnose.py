@@ -114,3 +114,16 @@ def test_healthy_recording_has_no_machine_findings(recorded):
 def test_bad_import_names_the_module():
     with pytest.raises(ImportError, match=r"`--import no_such_mod_q` failed: ModuleNotFoundError"):
         doctor.diagnose(imports=["no_such_mod_q"])
+
+
+def test_debian_openblas_alternative_is_optimised(tmp_path):
+    # Debian's alternatives point libblas.so.3 at .../openblas-pthread/libblas.so.3: a real
+    # OpenBLAS with the generic name, told apart from netlib's .../blas/libblas.so.3 by folder.
+    for folder in ("openblas-pthread", "blas"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "libblas.so.3").write_bytes(b"")
+    maps = "\n".join(
+        f"7f00-7f10 r-xp 00000000 08:01 1 {tmp_path / folder / 'libblas.so.3'}"
+        for folder in ("openblas-pthread", "blas")
+    )
+    assert [f["optimised"] for f in generic_blas_facts(maps)] == [True, False]

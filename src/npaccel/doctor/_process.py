@@ -146,7 +146,7 @@ def numba_facts() -> dict[str, Any]:
     try:
         import numba
     except ImportError as exc:  # a core dependency, but report rather than crash
-        return {"version": None, "error": str(exc)}
+        return {"version": None, "import_error": str(exc)}
     facts: dict[str, Any] = {
         "version": numba.__version__,
         "requested_layer": numba.config.THREADING_LAYER,
@@ -221,10 +221,12 @@ def generic_blas_facts(maps_text: str | None = None) -> list[dict[str, str]]:
         path = line.split(maxsplit=5)[-1] if line.count(" ") >= 5 else ""
         name = PurePath(path).name
         if path.startswith("/") and _GENERIC_BLAS.match(name) and path not in found:
-            real = os.path.realpath(path)
+            real = PurePath(os.path.realpath(path))
+            # Debian's OpenBLAS alternative keeps the generic name in an "openblas-*" folder.
+            where = f"{real.parent.name}/{real.name}".lower()
             found[path] = {
                 "path": path,
-                "resolves_to": real,
-                "optimised": bool(_OPTIMISED_BLAS.search(PurePath(real).name.lower())),
+                "resolves_to": str(real),
+                "optimised": bool(_OPTIMISED_BLAS.search(where)),
             }
     return list(found.values())

@@ -155,16 +155,17 @@ def several_blas(facts: Facts) -> Iterator[Finding]:
         f"{_pool_label(p)} [{p.get('architecture') or '?'}] at {p.get('filepath')}" for p in pools
     )
     if foreign:
+        sources = ", ".join(sorted({p.get("owner") or "the system" for p in foreign}))
         yield Finding(
             "blas-multiple",
             "warn",
-            f"{len(pools)} BLAS libraries are loaded, some bundled by other packages",
+            f"{len(pools)} BLAS libraries are loaded, not only NumPy's and SciPy's",
             f"{listing}. Each keeps its own thread pool: calls from different libraries "
             "at once oversubscribe the CPUs, and kernels, speed and rounding differ by copy.",
             "Limit all pools together (npaccel.threads.set_threads(n) or "
-            "threadpoolctl.threadpool_limits(n)) after the imports that load them; for "
-            f"{', '.join(sorted({str(p.get('owner')) for p in foreign}))} prefer a build that "
-            "links the shared BLAS (conda-forge packages share one libblas).",
+            "threadpoolctl.threadpool_limits(n)) after the imports that load them; for the "
+            f"copies from {sources} prefer builds that link one shared BLAS (conda-forge "
+            "packages share one libblas).",
         )
     else:
         yield Finding(
@@ -248,6 +249,8 @@ def blas_old_target(facts: Facts) -> Iterator[Finding]:
     if cpu is None:
         return
     for p in _pools(facts, "blas"):
+        if p.get("internal_api") != "openblas":  # core names, OPENBLAS_CORETYPE: OpenBLAS only
+            continue
         tier = blas_core_tier(p.get("architecture"))
         if tier is None or (tier > 10) != (cpu > 10) or tier >= cpu:
             continue
@@ -392,7 +395,7 @@ def hugepages_off(facts: Facts) -> Iterator[Finding]:
 @rule
 def numba_layer_error(facts: Facts) -> Iterator[Finding]:
     numba = facts.get("numba", {})
-    if numba.get("error"):
+    if numba.get("version") and numba.get("error"):  # installed, but its threads cannot start
         yield Finding(
             "numba-threading-layer",
             "error",
