@@ -79,21 +79,33 @@ def _human(n: int | None) -> str:
     return f"{n} B"
 
 
-def _root(a: np.ndarray) -> Any:
-    """The object at the end of the ``.base`` chain: the real owner of the memory."""
-    obj: Any = a
-    while isinstance(obj, np.ndarray) and obj.base is not None:
-        obj = obj.base
-    return obj
+def _base_chain(a: np.ndarray) -> list[Any]:
+    """``a`` and what owns its memory, link by link: views' ``.base``, the helper objects
+    of ``as_strided``/``sliding_window_view``, and the buffer behind a memoryview."""
+    chain: list[Any] = [a]
+    while len(chain) < 64:
+        obj = chain[-1]
+        if isinstance(obj, memoryview):
+            nxt = obj.obj
+        elif isinstance(obj, np.ndarray) or hasattr(obj, "__array_interface__"):
+            nxt = getattr(obj, "base", None)
+        else:
+            nxt = None
+        if nxt is None:
+            break
+        chain.append(nxt)
+    return chain
 
 
 def _root_nbytes(root: Any) -> int | None:
     if isinstance(root, np.ndarray):
         return root.nbytes
+    if isinstance(root, mmap.mmap):
+        return len(root)
     try:
         return memoryview(root).nbytes
     except TypeError:
-        return len(root) if isinstance(root, mmap.mmap) else None
+        return None
 
 
 def _span(a: np.ndarray) -> int:
@@ -105,10 +117,14 @@ def _span(a: np.ndarray) -> int:
 
 
 def _padding(dtype: np.dtype) -> int:
+    """Bytes of each element that no field covers (overlapping fields count once)."""
     if dtype.fields is None:
         return 0
-    used = sum(dtype.fields[name][0].itemsize for name in dtype.names or ())
-    return dtype.itemsize - used
+    covered: set[int] = set()
+    for name in dtype.names or ():
+        field, offset = dtype.fields[name][:2]
+        covered.update(range(offset, offset + field.itemsize))
+    return max(0, dtype.itemsize - len(covered))
 
 
 def _alignment(address: int) -> int:
@@ -155,15 +171,16 @@ def inspect(array: np.ndarray, *, pipeline_dtype: Any = None) -> ArrayReport:
         )
     try:
         target = None if pipeline_dtype is None else np.dtype(pipeline_dtype)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise TypeError(
             f"`pipeline_dtype` must be a NumPy dtype (e.g. 'float32'); got {pipeline_dtype!r}"
         ) from exc
 
     a = array
-    root = _root(a)
-    memmap = isinstance(a, np.memmap) or isinstance(root, (np.memmap, mmap.mmap))
-    filename = getattr(a, "filename", None) or getattr(root, "filename", None)
+    chain = _base_chain(a)
+    root = chain[-1]
+    memmap = isinstance(root, mmap.mmap)  # a copy of an np.memmap owns RAM, not a mapping
+    filename = next((getattr(x, "filename", None) for x in chain if isinstance(x, np.memmap)), None)
     address = a.__array_interface__["data"][0]
     span = _span(a)
     facts: dict[str, Any] = {
@@ -199,7 +216,8 @@ def _advice(a: np.ndarray, f: dict[str, Any], target: np.dtype | None) -> Iterat
             "object dtype: every element is a Python object, so no vectorised or compiled "
             "kernel applies; convert to a numeric dtype (a.astype(np.float64))."
         )
-    if 0 in a.strides and a.size > 1 and a.itemsize:
+    aliased = a.size > 1 and any(s == 0 and n > 1 for n, s in zip(a.shape, a.strides, strict=True))
+    if aliased and a.itemsize:
         yield (
             "zero stride (a broadcast view): elements alias each other; writing is unsafe "
             "and np.ascontiguousarray(a) materialises every repeat."
@@ -209,7 +227,7 @@ def _advice(a: np.ndarray, f: dict[str, Any], target: np.dtype | None) -> Iterat
             f"not contiguous: hot loops and kernels read it strided; "
             f"b = np.ascontiguousarray(a) copies {_human(f['nbytes'])} once."
         )
-    if f["span_bytes"] >= _LARGE and f["nbytes"] < 0.5 * f["span_bytes"] and 0 not in a.strides:
+    if f["span_bytes"] >= _LARGE and f["nbytes"] < 0.5 * f["span_bytes"] and not aliased:
         used = f["nbytes"] / f["span_bytes"]
         yield (
             f"large strided view: it uses {used:.0%} of the {_human(f['span_bytes'])} it "
@@ -252,9 +270,12 @@ def _advice(a: np.ndarray, f: dict[str, Any], target: np.dtype | None) -> Iterat
             "memory-mapped: first touches read from disk and random row access is "
             "slow; read large contiguous blocks (npaccel.data's loader does)."
         )
-    if target is not None and a.dtype.kind == target.kind and a.dtype.itemsize > target.itemsize:
-        yield (
-            f"{a.dtype} in a {target} pipeline: a.astype(np.{target.name}) once halves the "
-            f"memory traffic of every later pass ({_human(f['nbytes'])} → "
-            f"{_human(a.size * target.itemsize)})."
-        )
+    if (
+        target is not None
+        and a.dtype.kind == target.kind
+        and a.dtype.kind in "fiuc"
+        and a.dtype.itemsize > target.itemsize
+    ):
+        yield (f"{a.dtype} in a {target} pipeline: a.astype(np.{target.name}) once cuts the "
+               f"memory traffic of every later pass {a.dtype.itemsize // target.itemsize}x "
+               f"({_human(f['nbytes'])} → {_human(a.size * target.itemsize)}).")  # fmt: skip
