@@ -1,0 +1,56 @@
+"""scipy.ndimage's filters — same names, signatures, defaults and modes — multithreaded.
+
+``backend="cpu"`` (default for NumPy input) runs Numba kernels on the threads
+:mod:`npaccel.threads` sets; ``backend="numpy"`` runs scipy.ndimage in float64, the reference.
+Every function also takes ``axes`` (filter e.g. only H and W of an (N, H, W, C) batch).
+The numeric policy (float32 computed in float32; integer results rounded half to even and
+saturated) is in docs/filters.md.
+"""
+
+from npaccel.filters._linear import (
+    convolve,
+    convolve1d,
+    correlate,
+    correlate1d,
+    gaussian_filter,
+    gaussian_filter1d,
+    gaussian_gradient_magnitude,
+    gaussian_laplace,
+    laplace,
+    prewitt,
+    sobel,
+    uniform_filter,
+    uniform_filter1d,
+)
+from npaccel.filters._rank import (
+    maximum_filter,
+    maximum_filter1d,
+    median_filter,
+    minimum_filter,
+    minimum_filter1d,
+    percentile_filter,
+    rank_filter,
+)
+
+__all__ = [
+    "convolve",
+    "convolve1d",
+    "correlate",
+    "correlate1d",
+    "gaussian_filter",
+    "gaussian_filter1d",
+    "gaussian_gradient_magnitude",
+    "gaussian_laplace",
+    "laplace",
+    "maximum_filter",
+    "maximum_filter1d",
+    "median_filter",
+    "minimum_filter",
+    "minimum_filter1d",
+    "percentile_filter",
+    "prewitt",
+    "rank_filter",
+    "sobel",
+    "uniform_filter",
+    "uniform_filter1d",
+]
