@@ -58,14 +58,102 @@ def _map_index(i, n, mode):
 
 
 @numba.njit(cache=True, inline="always")
-def _store_value(v, is_int, lo, hi):
-    """The policy for one value: integers rounded half to even and saturated, NaN to 0."""
-    if is_int:
-        v = np.rint(v)
-        if v != v:
-            return 0.0
-        return min(max(v, lo), hi)
-    return v
+def _emit(vals, out, conv, lims):
+    """Store a row by the policy. ``conv``: 0 float output (cast); 1, 2, 3 integer output via
+    int32, int64 or uint64 — rounded half to even, NaN to 0, saturated to ``lims`` (lo, hi in
+    the accumulator's type). Converting through a 32/64-bit integer, and selects rather than
+    branches, keep these loops vectorised."""
+    n = vals.shape[0]
+    if conv == 0:
+        for f in range(n):
+            out[f] = vals[f]
+        return
+    lo, hi = lims[0], lims[1]
+    zero = lo - lo
+    if conv == 1:
+        for f in range(n):
+            v = np.rint(vals[f])
+            v = lo if v < lo else v
+            v = hi if v > hi else v
+            out[f] = np.int32(v if v == v else zero)
+    elif conv == 2:
+        for f in range(n):
+            v = np.rint(vals[f])
+            v = lo if v < lo else v
+            v = hi if v > hi else v
+            out[f] = np.int64(v if v == v else zero)
+    else:
+        for f in range(n):
+            v = np.rint(vals[f])
+            v = lo if v < lo else v
+            v = hi if v > hi else v
+            out[f] = np.uint64(v if v == v else zero)
+
+
+@numba.njit(cache=True, inline="always")
+def _combine_rows(dst, w, src, a, i, c, mode, cval):
+    """dst[:] = sum_k w[k] * src[a, i + k - c, :] over rows of a 3-D (A, n, L) array, rows
+    outside [0, n) taken by ``mode`` (cval rows for 'constant')."""
+    n = src.shape[1]
+    size = w.shape[0]
+    L = dst.shape[0]
+    first = i - c
+    if first >= 0 and first + size <= n and size == 3:
+        r0, r1, r2 = src[a, first], src[a, first + 1], src[a, first + 2]
+        w0, w1, w2 = w[0], w[1], w[2]
+        for f in range(L):
+            dst[f] = w0 * r0[f] + w1 * r1[f] + w2 * r2[f]
+        return
+    if first >= 0 and first + size <= n and size == 5:
+        r0, r1, r2 = src[a, first], src[a, first + 1], src[a, first + 2]
+        r3, r4 = src[a, first + 3], src[a, first + 4]
+        w0, w1, w2, w3, w4 = w[0], w[1], w[2], w[3], w[4]
+        for f in range(L):
+            dst[f] = w0 * r0[f] + w1 * r1[f] + w2 * r2[f] + w3 * r3[f] + w4 * r4[f]
+        return
+    for f in range(L):
+        dst[f] = 0.0
+    for k in range(size):
+        j = _map_index(first + k, n, mode)
+        wk = w[k]
+        if j < 0:
+            add = wk * cval
+            for f in range(L):
+                dst[f] += add
+        else:
+            row = src[a, j]
+            for f in range(L):
+                dst[f] += wk * row[f]
+
+
+@numba.njit(cache=True, inline="always")
+def _combine_shifted(dst, w, buf, step):
+    """dst[f] = sum_m w[m] * buf[f + m * step]: taps over a padded row, each tap a view
+    starting at index 0 (offsets of unknown sign in the index would defeat vectorisation)."""
+    size = w.shape[0]
+    L = dst.shape[0]
+    if size == 3:
+        t0, t1, t2 = buf[0:L], buf[step : step + L], buf[2 * step : 2 * step + L]
+        w0, w1, w2 = w[0], w[1], w[2]
+        for f in range(L):
+            dst[f] = w0 * t0[f] + w1 * t1[f] + w2 * t2[f]
+        return
+    if size == 5:
+        t0, t1, t2 = buf[0:L], buf[step : step + L], buf[2 * step : 2 * step + L]
+        t3, t4 = buf[3 * step : 3 * step + L], buf[4 * step : 4 * step + L]
+        w0, w1, w2, w3, w4 = w[0], w[1], w[2], w[3], w[4]
+        for f in range(L):
+            dst[f] = w0 * t0[f] + w1 * t1[f] + w2 * t2[f] + w3 * t3[f] + w4 * t4[f]
+        return
+    w0 = w[0]
+    t0 = buf[0:L]
+    for f in range(L):
+        dst[f] = w0 * t0[f]
+    for m in range(1, size):
+        wm = w[m]
+        seg = buf[m * step : m * step + L]
+        for f in range(L):
+            dst[f] += wm * seg[f]
 
 
 @_jit
@@ -78,123 +166,91 @@ def _pad_row(src_row, buf, c, mode, cval):
 
 
 @_pjit
-def _pass_last(src, dst, w, c, mode, cval, is_int, lo, hi, acc_dtype_sample):
+def _pass_last(src, dst, w, c, mode, cval, conv, bounds, acc_sample):
     """Correlate along the last axis of 2-D (rows, n) arrays."""
     rows, n = src.shape
     size = w.shape[0]
     ntasks = (rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
     for task in numba.prange(ntasks):
-        buf = np.empty(n + size - 1, dtype=acc_dtype_sample.dtype)
-        acc = np.empty(n, dtype=acc_dtype_sample.dtype)
-        wk = w.astype(acc_dtype_sample.dtype)
+        buf = np.empty(n + size - 1, dtype=acc_sample.dtype)
+        acc = np.empty(n, dtype=acc_sample.dtype)
+        wk = w.astype(acc_sample.dtype)
+        lims = bounds.astype(acc_sample.dtype)
         for r in range(task * _ROWS_PER_TASK, min(rows, (task + 1) * _ROWS_PER_TASK)):
             _pad_row(src[r], buf, c, mode, cval)
-            for j in range(n):
-                acc[j] = wk[0] * buf[j]
-            for k in range(1, size):
-                wkk = wk[k]
-                seg = buf[k : k + n]  # a view: see _pass_fused
-                for j in range(n):
-                    acc[j] += wkk * seg[j]
-            out = dst[r]
-            for j in range(n):
-                out[j] = _store_value(acc[j], is_int, lo, hi)
+            _combine_shifted(acc, wk, buf, 1)
+            _emit(acc, dst[r], conv, lims)
 
 
 @_pjit
-def _pass_rows(src, dst, w, c, mode, cval, is_int, lo, hi, acc_dtype_sample):
+def _pass_rows(src, dst, w, c, mode, cval, conv, bounds, acc_sample):
     """Correlate along the middle axis of 3-D (A, n, B) arrays by combining contiguous rows."""
     A, n, B = src.shape
-    size = w.shape[0]
     rows = A * n
     ntasks = (rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
     for task in numba.prange(ntasks):
-        acc = np.empty(B, dtype=acc_dtype_sample.dtype)
-        wk = w.astype(acc_dtype_sample.dtype)
+        acc = np.empty(B, dtype=acc_sample.dtype)
+        wk = w.astype(acc_sample.dtype)
+        lims = bounds.astype(acc_sample.dtype)
         for r in range(task * _ROWS_PER_TASK, min(rows, (task + 1) * _ROWS_PER_TASK)):
             a, i = r // n, r % n
-            for b in range(B):
-                acc[b] = 0.0
-            for k in range(size):
-                j = _map_index(i + k - c, n, mode)
-                wkk = wk[k]
-                if j < 0:
-                    add = wkk * cval
-                    for b in range(B):
-                        acc[b] += add
-                else:
-                    row = src[a, j]
-                    for b in range(B):
-                        acc[b] += wkk * row[b]
-            out = dst[a, i]
-            for b in range(B):
-                out[b] = _store_value(acc[b], is_int, lo, hi)
+            _combine_rows(acc, wk, src, a, i, c, mode, cval)
+            _emit(acc, dst[a, i], conv, lims)
 
 
 @_pjit
-def _pass_fused(src, dst, wv, cv, modev, wh, ch, modeh, cval, is_int, lo, hi, acc_dtype_sample):
-    """Two passes in one: along axis 1 (rows of (M, B) blocks), then along axis 2 of an
-    (A, H, M, B) array, through a per-thread padded row buffer."""
-    A, H, M, B = src.shape
-    sv, sh = wv.shape[0], wh.shape[0]
+def _pass_fused(src, dst, B, wv, cv, modev, wh, ch, modeh, cval, conv, bounds, acc_sample):
+    """Two passes in one over (A, H, M*B) arrays: along H by combining rows, then along M
+    (elements B apart) over a per-thread padded row that stays in cache."""
+    A, H, L = src.shape
+    M = L // B
+    sh = wh.shape[0]
     rows = A * H
     ntasks = (rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
     for task in numba.prange(ntasks):
-        # Index arithmetic with offsets of unknown sign defeats vectorisation (Numba must
-        # allow negative wrap-around), so every tap loop runs over a view from index 0.
-        tmp = np.empty((M + sh - 1) * B, dtype=acc_dtype_sample.dtype)
-        col_acc = np.empty(M * B, dtype=acc_dtype_sample.dtype)
-        acc = np.empty(M * B, dtype=acc_dtype_sample.dtype)
-        wvk = wv.astype(acc_dtype_sample.dtype)
-        whk = wh.astype(acc_dtype_sample.dtype)
+        tmp = np.empty((M + sh - 1) * B, dtype=acc_sample.dtype)
+        col = np.empty(L, dtype=acc_sample.dtype)
+        acc = np.empty(L, dtype=acc_sample.dtype)
+        wvk = wv.astype(acc_sample.dtype)
+        whk = wh.astype(acc_sample.dtype)
+        lims = bounds.astype(acc_sample.dtype)
         for r in range(task * _ROWS_PER_TASK, min(rows, (task + 1) * _ROWS_PER_TASK)):
             a, i = r // H, r % H
-            # first pass: one row of M*B elements, then into the middle of tmp
-            for f in range(M * B):
-                col_acc[f] = 0.0
-            for k in range(sv):
-                j = _map_index(i + k - cv, H, modev)
-                wk = wvk[k]
-                if j < 0:
-                    add = wk * cval
-                    for f in range(M * B):
-                        col_acc[f] += add
-                else:
-                    row = src[a, j].ravel()
-                    for f in range(M * B):
-                        col_acc[f] += wk * row[f]
-            tmp[ch * B : (ch + M) * B] = col_acc
-            # edges of tmp along the second axis, by its mode
-            for t in range(sh - 1):
-                pos = t if t < ch else t + M  # padded column position in [0, M + sh - 1)
-                col = _map_index(pos - ch, M, modeh)
+            _combine_rows(col, wvk, src, a, i, cv, modev, cval)
+            tmp[ch * B : ch * B + L] = col
+            for t in range(sh - 1):  # edges along the second axis, by its mode
+                pos = t if t < ch else t + M
+                j = _map_index(pos - ch, M, modeh)
                 for b in range(B):
-                    tmp[pos * B + b] = cval if col < 0 else col_acc[col * B + b]
-            # second pass over the cached row
-            for f in range(M * B):
-                acc[f] = whk[0] * tmp[f]
-            for m in range(1, sh):
-                wm = whk[m]
-                seg = tmp[m * B : m * B + M * B]
-                for f in range(M * B):
-                    acc[f] += wm * seg[f]
-            out = dst[a, i].ravel()
-            for f in range(M * B):
-                out[f] = _store_value(acc[f], is_int, lo, hi)
+                    tmp[pos * B + b] = cval if j < 0 else col[j * B + b]
+            _combine_shifted(acc, whk, tmp, B)
+            _emit(acc, dst[a, i], conv, lims)
 
 
 @_pjit
-def _store_flat(src, dst, is_int, lo, hi):
-    for i in numba.prange(src.shape[0]):
-        dst[i] = _store_value(src[i], is_int, lo, hi)
+def _store_flat(src, dst, conv, bounds):
+    n = src.shape[0]
+    chunk = 1 << 14
+    for task in numba.prange((n + chunk - 1) // chunk):
+        lims = bounds.astype(src.dtype)
+        stop = min(n, (task + 1) * chunk)
+        _emit(src[task * chunk : stop], dst[task * chunk : stop], conv, lims)
 
 
-def _bounds(dtype: np.dtype) -> tuple[bool, float, float]:
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        hi = float(info.max) if info.bits < 64 else float(np.nextafter(float(info.max), 0))
-        return True, float(info.min), hi
-    return False, 0.0, 0.0
+def _conversion(dtype: np.dtype) -> tuple[int, np.ndarray]:
+    """(conv code for _emit, [lo, hi]) for storing into ``dtype``."""
+    if dtype.kind not in "iu":
+        return 0, np.zeros(2)
+    info = np.iinfo(dtype)
+    if info.bits < 32 or (info.bits == 32 and dtype.kind == "i"):
+        conv = 1
+    elif dtype == np.uint64:
+        conv = 3
+    else:
+        conv = 2
+    # float bounds of 64-bit types round up past the range: step below them
+    hi = float(info.max) if info.bits < 64 else float(np.nextafter(float(info.max), 0))
+    return conv, np.array([float(info.min), hi])
 
 
 def _block(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
@@ -208,26 +264,26 @@ def _centre(p: Pass) -> int:
 
 
 def _run_one(src, dst, p: Pass, cval, acc_sample):
-    is_int, lo, hi = _bounds(dst.dtype)
+    conv, bounds = _conversion(dst.dtype)
     mode = _MODE_CODE[p.mode]
     a, n, b = _block(src.shape, p.axis)
     if b == 1:
         _pass_last(src.reshape(a, n), dst.reshape(a, n), p.weights, _centre(p), mode, cval,
-                   is_int, lo, hi, acc_sample)  # fmt: skip
+                   conv, bounds, acc_sample)  # fmt: skip
     else:
         _pass_rows(src.reshape(a, n, b), dst.reshape(a, n, b), p.weights, _centre(p), mode, cval,
-                   is_int, lo, hi, acc_sample)  # fmt: skip
+                   conv, bounds, acc_sample)  # fmt: skip
 
 
 def _run_fused(src, dst, first: Pass, second: Pass, cval, acc_sample):
-    is_int, lo, hi = _bounds(dst.dtype)
+    conv, bounds = _conversion(dst.dtype)
     shape = src.shape
     a = int(np.prod(shape[: first.axis], dtype=np.int64))
     b = int(np.prod(shape[second.axis + 1 :], dtype=np.int64))
-    four = (a, shape[first.axis], shape[second.axis], b)
-    _pass_fused(src.reshape(four), dst.reshape(four), first.weights, _centre(first),
+    three = (a, shape[first.axis], shape[second.axis] * b)
+    _pass_fused(src.reshape(three), dst.reshape(three), b, first.weights, _centre(first),
                 _MODE_CODE[first.mode], second.weights, _centre(second), _MODE_CODE[second.mode],
-                cval, is_int, lo, hi, acc_sample)  # fmt: skip
+                cval, conv, bounds, acc_sample)  # fmt: skip
 
 
 def _schedule(passes: tuple[Pass, ...], cval: float) -> list[tuple[Pass, ...]]:
@@ -299,36 +355,33 @@ def _store_into(values: np.ndarray, out: np.ndarray) -> np.ndarray:
     if out.dtype == values.dtype:
         out[...] = values
         return out
-    is_int, lo, hi = _bounds(out.dtype)
+    conv, bounds = _conversion(out.dtype)
     target = out if out.flags.c_contiguous else np.empty(out.shape, out.dtype)
-    _store_flat(values.reshape(-1), target.reshape(-1), is_int, lo, hi)
+    _store_flat(values.reshape(-1), target.reshape(-1), conv, bounds)
     if target is not out:
         out[...] = target
     return out
 
 
 @_pjit
-def _correlate_padded(padded, offsets, weights, rows_base, n, acc_dtype_sample, dst, is_int, lo,
-                      hi):  # fmt: skip
+def _correlate_padded(padded, offsets, weights, rows_base, n, acc_sample, dst, conv, bounds):
     """out row r, element j = sum_k weights[k] * padded[rows_base[r] + offsets[k] + j]."""
     rows = rows_base.shape[0]
     ntasks = (rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
     for task in numba.prange(ntasks):
-        acc = np.empty(n, dtype=acc_dtype_sample.dtype)
-        wk = weights.astype(acc_dtype_sample.dtype)
+        acc = np.empty(n, dtype=acc_sample.dtype)
+        wk = weights.astype(acc_sample.dtype)
+        lims = bounds.astype(acc_sample.dtype)
         for r in range(task * _ROWS_PER_TASK, min(rows, (task + 1) * _ROWS_PER_TASK)):
             base = rows_base[r]
             for j in range(n):
                 acc[j] = 0.0
             for k in range(offsets.shape[0]):
-                start = base + offsets[k]
-                seg = padded[start : start + n]  # a view: see _pass_fused
+                seg = padded[base + offsets[k] : base + offsets[k] + n]  # a view from index 0
                 wkk = wk[k]
                 for j in range(n):
                     acc[j] += wkk * seg[j]
-            out = dst[r]
-            for j in range(n):
-                out[j] = _store_value(acc[j], is_int, lo, hi)
+            _emit(acc, dst[r], conv, lims)
 
 
 def correlate_nd(input, weights, mode, cval, origins, out):
@@ -355,9 +408,9 @@ def correlate_nd(input, weights, mode, cval, origins, out):
     else:
         rows_base = np.zeros(1, np.int64)
     final = out if out.flags.c_contiguous else np.empty(out.shape, out.dtype)
-    is_int, lo, hi = _bounds(final.dtype)
+    conv, bounds = _conversion(final.dtype)
     _correlate_padded(padded.reshape(-1), offsets, tap_weights, rows_base, n,
-                      np.empty(0, acc_dtype), final.reshape(-1, n), is_int, lo, hi)  # fmt: skip
+                      np.empty(0, acc_dtype), final.reshape(-1, n), conv, bounds)  # fmt: skip
     if final is not out:
         out[...] = final
     return out
