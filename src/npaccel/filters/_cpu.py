@@ -206,25 +206,28 @@ def _pass_fused(src, dst, B, wv, cv, modev, wh, ch, modeh, cval, conv, bounds, a
     M = L // B
     sh = wh.shape[0]
     rows = A * H
+    direct = conv == 0 and dst.dtype == acc_sample.dtype
     ntasks = (rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
     for task in numba.prange(ntasks):
         tmp = np.empty((M + sh - 1) * B, dtype=acc_sample.dtype)
-        col = np.empty(L, dtype=acc_sample.dtype)
         acc = np.empty(L, dtype=acc_sample.dtype)
         wvk = wv.astype(acc_sample.dtype)
         whk = wh.astype(acc_sample.dtype)
         lims = bounds.astype(acc_sample.dtype)
+        col = tmp[ch * B : ch * B + L]
         for r in range(task * _ROWS_PER_TASK, min(rows, (task + 1) * _ROWS_PER_TASK)):
             a, i = r // H, r % H
             _combine_rows(col, wvk, src, a, i, cv, modev, cval)
-            tmp[ch * B : ch * B + L] = col
             for t in range(sh - 1):  # edges along the second axis, by its mode
                 pos = t if t < ch else t + M
                 j = _map_index(pos - ch, M, modeh)
                 for b in range(B):
                     tmp[pos * B + b] = cval if j < 0 else col[j * B + b]
-            _combine_shifted(acc, whk, tmp, B)
-            _emit(acc, dst[a, i], conv, lims)
+            if direct:  # output has the accumulator's type: no separate store pass
+                _combine_shifted(dst[a, i], whk, tmp, B)
+            else:
+                _combine_shifted(acc, whk, tmp, B)
+                _emit(acc, dst[a, i], conv, lims)
 
 
 @_pjit
