@@ -298,7 +298,8 @@ def test_nan_counts_as_the_largest_value():
     x = random_array(rng, (11, 12), np.float32)
     x[rng.random(x.shape) < 0.25] = np.nan
     x[0, 0] = -np.nan  # a NaN with the sign bit set, as inf - inf gives on x86
-    cases = [(np.ones((3, 3), bool), r) for r in (0, 4, 8)]
+    cases = [(np.ones((3, 3), bool), r) for r in (0, 8)]  # min/max; the 5x5 median below
+    # covers the median kernels' NaN fallback (the same for 3x3)
     cases += [(np.ones((5, 5), bool), 12), (np.array([[1, 0, 1], [0, 1, 1]], bool), 2)]
     ends = [("reflect", 0.0), ("constant", np.nan)]
     for (fp, rank), (mode, cval) in itertools.product(cases, ends):

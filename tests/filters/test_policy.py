@@ -261,15 +261,7 @@ def test_complex_linear_filters(backend, name, dtype):
 @pytest.mark.parametrize(
     "backend_name",
     [
-        pytest.param(
-            "cpu",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="backend 'cpu' does not route real input with a complex output to the "
-                "reference path: its kernels fail to compile (Numba TypingError: no '<' for "
-                "complex128 in the integer store), though complex outputs are supported",
-            ),
-        ),
+        "cpu",
         "numpy",
     ],
 )
@@ -281,12 +273,6 @@ def test_real_input_into_complex_output(backend_name):
     assert not result.imag.any()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_policy.check_dtype compares dtypes with their byte order, so big-endian float64 "
-    "or uint16 data (FITS files, network buffers) is refused with '...float64...; got >f8', "
-    "where scipy.ndimage accepts it",
-)
 def test_non_native_byte_order_input(backend):
     x = np.arange(8, dtype=">f8")
     expected = filters.uniform_filter1d(x.astype(np.float64), 3, backend=backend)

@@ -558,29 +558,40 @@ def _rows_have_nan(src, lins, count, seen_row, seen_nan):
 
 
 @njit(**_JIT)
+def _slot(slots, lin, rr):
+    """(buffer row for input row ``lin``, whether it must be filled), marked used by ``rr``:
+    the least recently used row is recycled."""
+    slot_src, slot_used = slots[0], slots[1]
+    found = -1
+    for z in range(slot_src.shape[0]):
+        if slot_src[z] == lin:
+            found = z
+            break
+    fresh = found < 0
+    if fresh:
+        oldest = rr + 1
+        for z in range(slot_src.shape[0]):
+            if slot_used[z] < oldest:
+                oldest = slot_used[z]
+                found = z
+        slot_src[found] = lin
+    slot_used[found] = rr
+    return found, fresh
+
+
+@njit(**_JIT)
 def _gather_rows(src, buf, slots, rr, x0, width, cv, geo, keyp):
     """Point ``slot_of[q]`` (returned) at a buffer row holding the keys of footprint row ``q``
     of output row ``rr``, extended along x by the mode, for positions ``x0 + dx0 + [0, width)``.
     Rows already in a slot (from the previous output rows) are reused."""
     dx0, unit, nunits, mode = geo[2], geo[4], geo[5], geo[6]
     kind, xk, sign, inf, allb = keyp
-    slot_src, slot_used, slot_of, idx = slots
+    slot_of, idx = slots[2], slots[3]
     ncols = src.shape[1]
-    nslot = slot_src.shape[0]
     for q in range(geo[1].shape[0]):
         lin = _input_row(rr, q, geo, idx)
-        found = -1
-        for z in range(nslot):
-            if slot_src[z] == lin:
-                found = z
-                break
-        if found < 0:
-            oldest = rr + 1
-            for z in range(nslot):
-                if slot_used[z] < oldest:
-                    oldest = slot_used[z]
-                    found = z
-            slot_src[found] = lin
+        found, fresh = _slot(slots, lin, rr)
+        if fresh:
             row = buf[found, :width]
             if lin < 0:
                 _fill(row, cv)
@@ -593,7 +604,30 @@ def _gather_rows(src, buf, slots, rr, x0, width, cv, geo, keyp):
                     row[e] = _edge_key(src, lin, c0 + e, unit, nunits, mode, cv, keyp)
                 for e in range(hi - c0, width):
                     row[e] = _edge_key(src, lin, c0 + e, unit, nunits, mode, cv, keyp)
-        slot_used[found] = rr
+        slot_of[q] = found
+    return slot_of
+
+
+@njit(**_JIT)
+def _gather_raw(src, buf, slots, rows, rr, x0, width, cols, cv, geo):
+    """As :func:`_gather_rows` for the input rows ``rows`` (flat indices, -1: cval), values
+    as stored; ``cols`` maps the positions to input columns (see :func:`_column_map`)."""
+    slot_of = slots[2]
+    ncols = src.shape[1]
+    c0 = x0 + geo[2]
+    lo = min(max(0, c0), ncols)
+    hi = max(min(ncols, c0 + width), lo)
+    for q in range(rows.shape[0]):
+        lin = rows[q]
+        found, fresh = _slot(slots, lin, rr)
+        if fresh:
+            row = buf[found, :width]
+            if lin < 0:
+                _fill(row, cv)
+            else:
+                _copy(row[lo - c0 : hi - c0], src[lin, lo:hi])
+                _raw_row(row[: lo - c0], src, lin, cols[: lo - c0], cv)
+                _raw_row(row[hi - c0 :], src, lin, cols[hi - c0 : width], cv)
         slot_of[q] = found
     return slot_of
 
@@ -864,42 +898,31 @@ def _median5x5_block(out, rows, planes, w, unit):
 
 @njit(**_JIT)
 def _median5x5_task(t, src, dst, cv, geo, check_nan, found_nan):
-    """Median of the 5x5 box on values as stored: columns sorted once per input column, then
-    25 in registers, in column blocks that stay in L1. NaN as for :func:`_median3x3_task`."""
+    """Median of the 5x5 box on values as stored: each input row extended once (row cache),
+    columns sorted once per input column, then 25 in registers, in column blocks that stay
+    in L1. NaN as for :func:`_median3x3_task`."""
     r0, r1, x0, x1 = _task_window(t, src, geo)
-    dx0, span, unit, bw = geo[2], geo[3], geo[4], geo[9]
-    ncols = src.shape[1]
+    span, unit, cw, bw = geo[3], geo[4], geo[8], geo[9]
+    m = x1 - x0
+    ext = np.empty((6, cw + span), dst.dtype)
+    slots = _new_slots(geo, 6)
     planes = np.empty((5, bw + span), dst.dtype)
-    small = np.empty((5, bw + span), dst.dtype)
-    cvrow = np.full(ncols + span, cv, dst.dtype)
+    cols = _column_map(x0 + geo[2], m + span, geo)
     idx = np.empty(geo[0].shape[0], np.int64)
     rows = np.empty(5, np.int64)
     seen_row = np.full(8, -2, np.int64)
     seen_nan = np.zeros(8, np.bool_)
-    ca, cb, left, right = _direct_range(x0, x1, ncols, geo)
     for rr in range(r0, r1):
         for q in range(5):
             rows[q] = _input_row(rr, q, geo, idx)
         if check_nan and _rows_have_nan(src, rows, 5, seen_row, seen_nan):
             found_nan[0] = True
             return
-        for seg in range(3):  # left edge, inside, right edge (one call site)
-            b0, b1 = (x0, ca) if seg == 0 else ((ca, cb) if seg == 1 else (cb, x1))
-            for xb in range(b0, b1, bw):
-                mb = min(bw, b1 - xb)
-                if seg == 1:
-                    c = xb + dx0
-                    r = (src[rows[0], c:] if rows[0] >= 0 else cvrow,
-                         src[rows[1], c:] if rows[1] >= 0 else cvrow,
-                         src[rows[2], c:] if rows[2] >= 0 else cvrow,
-                         src[rows[3], c:] if rows[3] >= 0 else cvrow,
-                         src[rows[4], c:] if rows[4] >= 0 else cvrow)  # fmt: skip
-                else:
-                    cols = left[xb - b0 :] if seg == 0 else right[xb - b0 :]
-                    for k in range(5):
-                        _raw_row(small[k, : mb + span], src, rows[k], cols, cv)
-                    r = (small[0], small[1], small[2], small[3], small[4])
-                _median5x5_block(dst[rr, xb : xb + mb], r, planes, mb + span, unit)
+        q = _gather_raw(src, ext, slots, rows, rr, x0, m + span, cols, cv, geo)
+        for xb in range(0, m, bw):
+            mb = min(bw, m - xb)
+            r = (ext[q[0], xb:], ext[q[1], xb:], ext[q[2], xb:], ext[q[3], xb:], ext[q[4], xb:])
+            _median5x5_block(dst[rr, x0 + xb : x0 + xb + mb], r, planes, mb + span, unit)
 
 
 @njit(**_PJIT)

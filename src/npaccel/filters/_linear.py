@@ -33,7 +33,7 @@ def _run_passes(input, passes, output, cval, backend):
     out = P.prepare_output(output, input)
     if input.size == 0:
         return out
-    backend_module(backend, input).correlate_passes(input, tuple(passes), P.to_cval(cval), out)
+    backend_module(backend, input, out).correlate_passes(input, tuple(passes), P.to_cval(cval), out)
     return out
 
 
@@ -142,7 +142,7 @@ def _correlate_nd(input, weights, output, mode, cval, origin, axes, backend, con
     out = P.prepare_output(output, input)
     if input.size == 0:
         return out
-    backend_module(backend, input).correlate_nd(input, w, mode, P.to_cval(cval), origins, out)
+    backend_module(backend, input, out).correlate_nd(input, w, mode, P.to_cval(cval), origins, out)
     return out
 
 
@@ -427,7 +427,7 @@ def _sum_of_derivatives(input, pass_lists, output, cval, backend, combine):
     out = P.prepare_output(output, input)
     if input.size == 0:
         return out
-    backend_module(backend, input).combine_passes(
+    backend_module(backend, input, out).combine_passes(
         input, tuple(tuple(p) for p in pass_lists), P.to_cval(cval), out, combine
     )
     return out

@@ -35,7 +35,9 @@ T = TypeVar("T")
 
 def check_input(input: Any) -> np.ndarray:
     if not isinstance(input, np.ndarray):
-        if hasattr(input, "__array_namespace__") or hasattr(input, "__cuda_array_interface__"):
+        if isinstance(input, np.generic):  # a NumPy scalar: 0-d data
+            input = np.asarray(input)
+        elif hasattr(input, "__array_namespace__") or hasattr(input, "__cuda_array_interface__"):
             raise TypeError(
                 f"`input` of type {type(input).__name__} needs a backend for it; "
                 "pass backend= or install the matching extra"
@@ -43,6 +45,8 @@ def check_input(input: Any) -> np.ndarray:
         input = np.asarray(input)
     if input.dtype == object or input.dtype.kind not in "biufc":
         raise TypeError(f"`input` must be a numeric array; got dtype {input.dtype}")
+    if not input.dtype.isnative:  # big-endian data (FITS, network buffers): kernels want native
+        input = input.astype(input.dtype.newbyteorder("="))
     check_dtype(input.dtype)
     return input
 

@@ -20,8 +20,15 @@ __all__ = [
 ]
 
 
+def _no_complex(input: np.ndarray) -> None:
+    if input.dtype.kind == "c":
+        raise TypeError(f"rank filters need ordered values; `input` dtype {input.dtype} is "
+                        "complex")  # fmt: skip
+
+
 def _minmax1d(input, size, axis, output, mode, cval, origin, backend, minimum):
     input = P.check_input(input)
+    _no_complex(input)
     size = P.to_size(size, "size")
     ax = P.check_axis(axis, input.ndim)
     org = P.check_origin(P.to_int(origin, "origin"), size)
@@ -110,6 +117,7 @@ def _full(ax, fp, origin, ndim):
 
 def _minmax(input, size, footprint, output, mode, cval, origin, axes, backend, minimum):
     input = P.check_input(input)
+    _no_complex(input)
     ax, fp = _footprint(input, size, footprint, axes)
     full_fp, full_origins, origins = _full(ax, fp, origin, input.ndim)
     out = P.prepare_output(output, input)
@@ -176,9 +184,7 @@ def maximum_filter(input, size=None, footprint=None, output=None, mode="reflect"
 
 def _rank(input, rank_of, size, footprint, output, mode, cval, origin, axes, backend):
     input = P.check_input(input)
-    if input.dtype.kind == "c":
-        raise TypeError(f"rank filters need ordered values; `input` dtype {input.dtype} is "
-                        "complex")  # fmt: skip
+    _no_complex(input)
     ax, fp = _footprint(input, size, footprint, axes)
     full_fp, full_origins, _ = _full(ax, fp, origin, input.ndim)
     mode = P.per_axis(mode, 1, "mode", P.to_mode, allow_sequence=False)[0]
