@@ -1323,10 +1323,28 @@ def _prepare(input: np.ndarray, out: np.ndarray, constant: bool, cval: float):
             input = input.astype(np.float64)
             value = np.float64(cval)
     src = np.ascontiguousarray(input)
+    if not src.flags.writeable:
+        src = _read_alias(src)
     direct = (out.dtype == src.dtype and out.flags.c_contiguous
               and not np.may_share_memory(out, src))  # fmt: skip
     res = out if direct else np.empty(src.shape, src.dtype)
     return src, res, value
+
+
+class _ReadAlias:
+    """Exposes a read-only array's memory as writeable (never written: see _read_alias)."""
+
+    def __init__(self, array: np.ndarray):
+        interface = dict(array.__array_interface__)
+        interface["data"] = (interface["data"][0], False)
+        self.__array_interface__ = interface
+        self.base = array  # keeps the memory alive
+
+
+def _read_alias(array: np.ndarray) -> np.ndarray:
+    """``array`` without its read-only flag, for the kernels' input only (they never write to
+    it): Numba types read-only arrays apart and would compile every kernel again for them."""
+    return np.asarray(_ReadAlias(array))
 
 
 def _finish(res: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -1375,9 +1393,11 @@ def minmax_passes(input, passes, cval, minimum, out):
     cv = _scalar_key(value, src.dtype, not minimum) if value is not None else udtype.type(0)
     shape = src.shape
 
-    # fuse a pass along the last axis with one whose rows are exactly that axis
+    # fuse a pass along the last axis with one whose rows are exactly that axis; passes on
+    # distinct axes commute (whatever their modes), on the same axis they run in order
     fused = None
-    horizontal = [p for p in passes if _inner(shape, p.axis) == 1]
+    distinct = len({p.axis for p in passes}) == len(passes)
+    horizontal = [p for p in passes if _inner(shape, p.axis) == 1] if distinct else []
     for h in horizontal:
         for v in passes:
             if v is not h and _inner(shape, v.axis) == shape[h.axis] > 1:
@@ -1444,6 +1464,8 @@ def _geometry(shape, footprint, origins):
 def rank_nd(input, footprint, rank, mode, cval, origins, out):
     """The ``rank``-th smallest over ``footprint`` around each element, stored into ``out``."""
     footprint = np.asarray(footprint, dtype=bool)
+    if footprint.size == 1:  # (its origin is 0: the input itself)
+        return _copy_out(input, out)
     if footprint.all() and (rank == 0 or rank == footprint.size - 1):  # separable min / max
         passes = tuple(
             MinMaxPass(a, s, mode, o)
@@ -1451,8 +1473,6 @@ def rank_nd(input, footprint, rank, mode, cval, origins, out):
             if s > 1
         )
         return minmax_passes(input, passes, cval, rank == 0, out)
-    if footprint.size == 1:
-        return _copy_out(input, out)
     src, res, value = _prepare(input, out, mode == "constant", cval)
     udtype, kind, xk, sign, inf, allb = _key_args(src.dtype, False)
     cv = _scalar_key(value, src.dtype, False) if value is not None else udtype.type(0)
