@@ -125,14 +125,7 @@ def _nd(input, weights, origin, axes, convolution: bool):
     if convolution:
         w = w[(slice(None, None, -1),) * w.ndim]
         origins = tuple(_convolution_origin(o, s) for o, s in zip(origins, w.shape, strict=True))
-    full_shape = [1] * input.ndim
-    full_origins = [0] * input.ndim
-    order = np.argsort(ax)  # weights' dims follow `axes`; put them in input order
-    w = np.transpose(w, order)
-    for i, a in enumerate(sorted(ax)):
-        full_shape[a] = w.shape[i]
-        full_origins[a] = origins[order[i]]
-    return np.ascontiguousarray(w.reshape(full_shape)), tuple(full_origins)
+    return P.expand_to_input(w, origins, ax, input.ndim)
 
 
 def _correlate_nd(input, weights, output, mode, cval, origin, axes, backend, convolution):

@@ -181,6 +181,21 @@ def prepare_output(output: Any, input: np.ndarray) -> np.ndarray:
     return np.empty(input.shape, dtype=dtype)
 
 
+def expand_to_input(
+    kernel: np.ndarray, origins: Sequence[int], axes: Sequence[int], ndim: int
+) -> tuple[np.ndarray, tuple[int, ...]]:
+    """A kernel (weights or footprint) and origins given per filtered axis, in the order of
+    `axes`, spread over all ``ndim`` input axes: size 1 and origin 0 where not filtered."""
+    order = np.argsort(axes)
+    kernel = np.transpose(kernel, order)
+    shape, full_origins = [1] * ndim, [0] * ndim
+    for i, a in enumerate(sorted(axes)):
+        shape[a] = kernel.shape[i]
+        full_origins[a] = origins[order[i]]
+    # .copy keeps a 0-d kernel 0-d (np.ascontiguousarray would make it 1-d)
+    return kernel.reshape(shape).copy(order="C"), tuple(full_origins)
+
+
 def as_float_array(value: Any, name: str, ndim: int | None = None) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float64)

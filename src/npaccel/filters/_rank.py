@@ -106,13 +106,8 @@ def _full(ax, fp, origin, ndim):
     origins = P.per_axis(origin, len(ax), "origin", P.to_int)
     for o, s in zip(origins, fp.shape, strict=True):
         P.check_origin(o, s)
-    order = np.argsort(ax)
-    fp = np.transpose(fp, order)
-    shape, full_origins = [1] * ndim, [0] * ndim
-    for i, a in enumerate(sorted(ax)):
-        shape[a] = fp.shape[i]
-        full_origins[a] = origins[order[i]]
-    return np.ascontiguousarray(fp.reshape(shape)), tuple(full_origins), origins
+    full_fp, full_origins = P.expand_to_input(fp, origins, ax, ndim)
+    return full_fp, full_origins, origins
 
 
 def _minmax(input, size, footprint, output, mode, cval, origin, axes, backend, minimum):
