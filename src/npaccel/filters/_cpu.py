@@ -14,6 +14,9 @@ and output written once, rounded and saturated by the policy, so a 3x3 box or So
 about as many bytes as a copy.
 
 Boundaries are resolved once per row (an index map), never inside the tap loops.
+
+float16 (which Numba cannot hold in arrays) is loaded as float32, exactly, and a float16
+output is computed as float32 and cast once at the end, as the policy says.
 """
 
 from __future__ import annotations
@@ -309,14 +312,30 @@ def _schedule(passes: tuple[Pass, ...], cval: float) -> list[tuple[Pass, ...]]:
     return steps
 
 
+def _kernel_input(input: np.ndarray) -> np.ndarray:
+    """C-contiguous ``input`` in a dtype the kernels take (float16 widened to float32)."""
+    if input.dtype == np.float16:
+        return input.astype(np.float32, order="C")
+    return np.ascontiguousarray(input)
+
+
+def _kernel_output(out: np.ndarray) -> np.ndarray:
+    """The array kernels write for ``out``: ``out`` itself when C-contiguous and of a dtype
+    the kernels take, else a C-contiguous temporary (float32 for float16) the caller copies
+    into ``out`` at the end."""
+    if out.flags.c_contiguous and out.dtype != np.float16:
+        return out
+    return np.empty(out.shape, np.float32 if out.dtype == np.float16 else out.dtype)
+
+
 def _apply(input: np.ndarray, passes: tuple[Pass, ...], cval: float, out: np.ndarray) -> None:
     """Run ``passes`` on ``input`` (any layout, its own dtype) into ``out`` (any layout)."""
     acc_dtype = compute_dtype(input.dtype, out.dtype)
     acc_sample = np.empty(0, dtype=acc_dtype)
-    src = np.ascontiguousarray(input)
+    src = _kernel_input(input)
     if np.shares_memory(src, out):  # in-place call: output=input
         src = src.copy()
-    final = out if out.flags.c_contiguous else np.empty(out.shape, out.dtype)
+    final = _kernel_output(out)
     steps = _schedule(passes, cval)
     for index, step in enumerate(steps):
         last = index == len(steps) - 1
@@ -355,11 +374,11 @@ def combine_passes(input, pass_lists, cval, out, combine):
 
 
 def _store_into(values: np.ndarray, out: np.ndarray) -> np.ndarray:
-    if out.dtype == values.dtype:
+    if out.dtype.kind == "f":  # a cast: NumPy's, parallel kernels add nothing
         out[...] = values
         return out
     conv, bounds = _conversion(out.dtype)
-    target = out if out.flags.c_contiguous else np.empty(out.shape, out.dtype)
+    target = _kernel_output(out)
     _store_flat(values.reshape(-1), target.reshape(-1), conv, bounds)
     if target is not out:
         out[...] = target
@@ -410,7 +429,7 @@ def correlate_nd(input, weights, mode, cval, origins, out):
         rows_base = (outer * strides[:-1]).sum(axis=1).astype(np.int64)
     else:
         rows_base = np.zeros(1, np.int64)
-    final = out if out.flags.c_contiguous else np.empty(out.shape, out.dtype)
+    final = _kernel_output(out)
     conv, bounds = _conversion(final.dtype)
     _correlate_padded(padded.reshape(-1), offsets, tap_weights, rows_base, n,
                       np.empty(0, acc_dtype), final.reshape(-1, n), conv, bounds)  # fmt: skip

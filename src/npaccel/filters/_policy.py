@@ -49,6 +49,8 @@ def compute_dtype(input_dtype: np.dtype, output_dtype: np.dtype) -> np.dtype:
 
 def store(values: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Write floating ``values`` into ``out`` by the policy (NumPy reference of the kernels)."""
+    if values.dtype.kind == "c" and out.dtype.kind != "c":
+        raise TypeError(f"`output` dtype {out.dtype} cannot hold complex results")
     if out.dtype.kind in "iu":
         info = np.iinfo(out.dtype)
         rounded = np.rint(values)
@@ -57,8 +59,6 @@ def store(values: np.ndarray, out: np.ndarray) -> np.ndarray:
         hi = float(info.max) if info.bits < 64 else np.nextafter(float(info.max), 0)
         np.clip(rounded, float(info.min), hi, out=rounded)
         out[...] = rounded.astype(out.dtype)
-    elif out.dtype.kind == "f" and values.dtype.kind == "c":
-        raise TypeError(f"`output` dtype {out.dtype} cannot hold complex results")
     else:
         out[...] = values
     return out
