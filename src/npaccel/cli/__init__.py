@@ -19,8 +19,10 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from npaccel.cli.bench import bench
     from npaccel.cli.doctor import doctor
 
+    cli.add_command(bench)
     cli.add_command(doctor)
 
 

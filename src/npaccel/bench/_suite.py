@@ -1,0 +1,208 @@
+"""Run a profile: select cases, time each at the requested thread counts, and assemble the
+result document (schema ``npaccel.bench/1``) with roofline, scaling and cost.
+
+A case is set up once, run once and checked against its reference before any timing (a
+wrong answer gets status ``wrong`` and no figure), then timed at the main thread count and,
+when it takes part in the scaling study, at every other count. The peak cases (STREAM
+triad, GEMM per dtype) always run: every other figure is a fraction of them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+import importlib.util
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+
+from npaccel.bench._case import Case, CheckFailed
+from npaccel.bench._cost import cost_of, resolve_price
+from npaccel.bench._kernels import all_cases, llc_bytes
+from npaccel.bench._profile import PROFILES, Profile
+from npaccel.bench._roofline import peaks_of, place
+from npaccel.bench._runner import Timing, measure
+from npaccel.bench._scaling import scaling_of
+from npaccel.bench._schema import SCHEMA
+
+__all__ = ["SCHEMA", "run"]
+
+PEAK_KERNELS = ("stream.triad", "linalg.gemm")
+# representative cases for the quick profile's thread-scaling study
+QUICK_SCALING = {("stream.triad", "numba"), ("linalg.gemm", "numpy"), ("fft.fft2", "scipy"),
+                 ("filters.gaussian2", "npaccel"), ("montecarlo.pi", "numba")}  # fmt: skip
+
+Progress = Callable[[str, int, int], None]
+
+
+def thread_counts(usable: int) -> list[int]:
+    """1 … usable: every count up to 8, then powers of two and ``usable`` itself."""
+    counts = {n for n in range(1, min(usable, 8) + 1)}
+    counts |= {1 << k for k in range(usable.bit_length()) if (1 << k) <= usable}
+    counts.add(usable)
+    return sorted(counts)
+
+
+def _matches(case: Case, patterns: Sequence[str]) -> bool:
+    names = (case.kernel, case.name, case.kernel.split(".")[0])
+    return any(fnmatch.fnmatchcase(n, p) for p in patterns for n in names)
+
+
+def select(cases: list[Case], only: Sequence[str] = (), skip: Sequence[str] = (),
+           backends: Sequence[str] = ()) -> list[Case]:  # fmt: skip
+    """Cases matching ``only`` (all if empty), minus ``skip``, on ``backends`` (all if
+    empty); patterns are shell-style, on the family ("stream"), the kernel
+    ("stream.triad") or the full name. Peak cases are kept whatever the selection."""
+    chosen = []
+    for case in cases:
+        peak = case.kernel in PEAK_KERNELS and case.backend in {"numpy", "numba"}
+        wanted = (not only or _matches(case, only)) and not _matches(case, skip)
+        wanted = wanted and (not backends or case.backend in backends)
+        if wanted or peak:
+            chosen.append(case)
+    return chosen
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("npaccel", "numpy", "scipy", "numba", "llvmlite", "threadpoolctl",
+                 "opencv-python-headless", "opencv-python"):  # fmt: skip
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _timing_record(t: Timing) -> dict:
+    q1, q3 = t.quartiles
+    return {"samples": list(t.samples), "loops": t.loops, "warmup": _finite(t.warmup),
+            "median": t.median, "q1": q1, "q3": q3, "iqr": t.iqr, "min": t.min,
+            "spread": _finite(t.spread)}  # fmt: skip
+
+
+def _record(case: Case, threads: int, role: str) -> dict:
+    return {
+        "id": f"{case.name}@{threads}",
+        "kernel": case.kernel,
+        "backend": case.backend,
+        "params": dict(case.params),
+        "threads": threads,
+        "role": role,
+        "flops": case.flops,
+        "bytes": case.bytes,
+        "work": None if case.work is None else {"count": case.work[0], "unit": case.work[1]},
+        "roof": case.roof,
+        "status": "ok",
+        "error": None,
+        "timing": None,
+        "warnings": [],
+    }
+
+
+def run(
+    profile: str | Profile = "quick",
+    *,
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    backends: Sequence[str] = (),
+    sizes: Sequence[int] = (),
+    threads: Sequence[int] = (),
+    scratch: str | None = None,
+    price_per_hour: float | None = None,
+    instance: str | None = None,
+    prices: str | None = None,
+    progress: Progress | None = None,
+    facts: dict | None = None,
+    cases: list[Case] | None = None,
+) -> dict:
+    """Run the benchmark suite and return the result document (JSON-ready)."""
+    from npaccel.doctor import collect_facts
+    from npaccel.threads import set_threads, usable_cpus
+
+    prof = PROFILES[profile] if isinstance(profile, str) else profile
+    price = None  # resolved first: a bad price is an error before minutes of timing
+    if price_per_hour is not None or instance is not None:
+        price = resolve_price(price_per_hour, instance, prices)
+    if sizes:
+        prof = prof.with_sizes(tuple(sizes))
+    started = time.perf_counter()
+    facts = collect_facts() if facts is None else facts
+    usable = usable_cpus()
+    main = max(threads) if threads else usable
+    scaling = sorted(set(threads)) if threads else thread_counts(usable)
+    chosen = select(all_cases(prof, facts, scratch) if cases is None else cases, only, skip,
+                    backends)  # fmt: skip
+
+    records = []
+    for index, case in enumerate(chosen):
+        if progress:
+            progress(case.name, index, len(chosen))
+        role = "peak" if case.kernel in PEAK_KERNELS else "kernel"
+        scale = case.scalable and (prof.scaling == "all" or threads
+                                   or (case.kernel, case.backend) in QUICK_SCALING)  # fmt: skip
+        counts = [main] + ([n for n in scaling if n != main] if scale else [])
+        missing = [m for m in case.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            rec = _record(case, main, role)
+            rec.update(status="skipped", error=f"needs {', '.join(missing)} (not installed)")
+            records.append(rec)
+            continue
+        try:
+            run_once, check = case.setup()
+            with set_threads(main):
+                check(run_once())
+        except CheckFailed as exc:
+            rec = _record(case, main, role)
+            rec.update(status="wrong", error=str(exc))
+            records.append(rec)
+            continue
+        except Exception as exc:
+            rec = _record(case, main, role)
+            rec.update(status="error", error=f"{type(exc).__name__}: {exc}")
+            records.append(rec)
+            continue
+        for n in counts:
+            rec = _record(case, n, role if n == main else "scaling")
+            with set_threads(n):
+                timing = measure(run_once, prof.method)
+            rec["timing"] = _timing_record(timing)
+            rec["warnings"] = list(timing.warnings)
+            records.append(rec)
+        del run_once, check  # frees the case's arrays before the next one
+
+    peaks = peaks_of(records, main)
+    llc = llc_bytes(facts)
+    for rec in records:
+        rec.update(place(rec, peaks))
+        # a working set the last-level cache holds is not limited by DRAM bandwidth
+        rec["in_cache"] = rec["roof"] == "memory" and 0 < rec["bytes"] <= llc
+    if price:
+        for rec in records:
+            rec["cost"] = cost_of(rec, price["per_hour"])
+    if progress:
+        progress("done", len(chosen), len(chosen))
+    return {
+        "schema": SCHEMA,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": list(sys.argv),
+        "profile": prof.name,
+        "method": asdict(prof.method) | {"timer": "time.perf_counter", "statistic": "median"},
+        "threads": {"main": main, "scaling": scaling, "usable_cpus": usable},
+        "facts": facts,
+        "versions": _versions(),
+        "peaks": peaks,
+        "price": price,
+        "results": records,
+        "scaling": scaling_of(records),
+        "elapsed": time.perf_counter() - started,
+    }
