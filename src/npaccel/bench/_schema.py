@@ -30,8 +30,9 @@ def validate(doc: object, where: str = "document") -> dict:
         lacking = [k for k in _RESULT_REQUIRED if k not in rec]
         if lacking:
             raise ValueError(f"{where}: result {i} lacks {', '.join(lacking)}")
-        if rec["status"] == "ok" and not rec["timing"]["samples"]:
-            raise ValueError(f"{where}: result {rec['id']!r} has no samples")
+        timing = rec["timing"]
+        if rec["status"] == "ok" and not (isinstance(timing, dict) and timing.get("samples")):
+            raise ValueError(f"{where}: result {rec['id']!r} is ok but has no samples")
     return doc
 
 
@@ -42,7 +43,7 @@ def load(path: str | Path) -> dict:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
         raise ValueError(f"no such result file: {str(path)!r}") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{str(path)!r} is not JSON: {exc}") from None
     return validate(doc, repr(str(path)))
 

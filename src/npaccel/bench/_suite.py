@@ -46,6 +46,13 @@ def thread_counts(usable: int) -> list[int]:
     return sorted(counts)
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a submodule of a missing package
+        return False
+
+
 def _matches(case: Case, patterns: Sequence[str]) -> bool:
     names = (case.kernel, case.name, case.kernel.split(".")[0])
     return any(fnmatch.fnmatchcase(n, p) for p in patterns for n in names)
@@ -55,13 +62,13 @@ def select(cases: list[Case], only: Sequence[str] = (), skip: Sequence[str] = ()
            backends: Sequence[str] = ()) -> list[Case]:  # fmt: skip
     """Cases matching ``only`` (all if empty), minus ``skip``, on ``backends`` (all if
     empty); patterns are shell-style, on the family ("stream"), the kernel
-    ("stream.triad") or the full name. Peak cases are kept whatever the selection."""
+    ("stream.triad") or the full name. Peak cases (the roof) are kept unless skipped."""
     chosen = []
     for case in cases:
         peak = case.kernel in PEAK_KERNELS and case.backend in {"numpy", "numba"}
         wanted = (not only or _matches(case, only)) and not _matches(case, skip)
         wanted = wanted and (not backends or case.backend in backends)
-        if wanted or peak:
+        if wanted or (peak and not _matches(case, skip)):
             chosen.append(case)
     return chosen
 
@@ -151,7 +158,7 @@ def run(
         scale = case.scalable and (prof.scaling == "all" or threads
                                    or (case.kernel, case.backend) in QUICK_SCALING)  # fmt: skip
         counts = [main] + ([n for n in scaling if n != main] if scale else [])
-        missing = [m for m in case.requires if importlib.util.find_spec(m) is None]
+        missing = [m for m in case.requires if not _importable(m)]
         if missing:
             rec = _record(case, main, role)
             rec.update(status="skipped", error=f"needs {', '.join(missing)} (not installed)")
@@ -173,11 +180,15 @@ def run(
             continue
         for n in counts:
             rec = _record(case, n, role if n == main else "scaling")
-            with set_threads(n):
-                timing = measure(run_once, prof.method)
+            records.append(rec)
+            try:
+                with set_threads(n):
+                    timing = measure(run_once, prof.method)
+            except Exception as exc:  # it passed its check, then failed while being timed
+                rec.update(status="error", error=f"{type(exc).__name__}: {exc}")
+                break
             rec["timing"] = _timing_record(timing)
             rec["warnings"] = list(timing.warnings)
-            records.append(rec)
         del run_once, check  # frees the case's arrays before the next one
 
     peaks = peaks_of(records, main)

@@ -30,7 +30,10 @@ def _gemm(n: int, dtype: str) -> Case:
         atol = 32 * np.finfo(dtype).eps * n  # entries ~ sqrt(n), error ~ eps * n
 
         def check(result):
-            check_close(np.asarray(result)[rows], expected, rtol=0, atol=atol, what="a @ b")
+            result = np.asarray(result)
+            if result.shape != (n, n):
+                raise CheckFailed(f"a @ b has shape {result.shape}; expected {(n, n)}")
+            check_close(result[rows], expected, rtol=0, atol=atol, what="a @ b")
 
         return (lambda: np.matmul(a, b, out=out)), check
 
