@@ -113,6 +113,8 @@ def _record(case: Case, threads: int, role: str) -> dict:
         "error": None,
         "timing": None,
         "warnings": [],
+        "setup_s": None,  # building the data and the reference
+        "first_call_s": None,  # the checked first call, compilation included
     }
 
 
@@ -165,9 +167,14 @@ def run(
             records.append(rec)
             continue
         try:
+            t0 = time.perf_counter()
             run_once, check = case.setup()
+            t1 = time.perf_counter()
             with set_threads(main):
-                check(run_once())
+                result = run_once()  # the first call: compiles what it needs to
+                t2 = time.perf_counter()
+                check(result)
+            del result
         except CheckFailed as exc:
             rec = _record(case, main, role)
             rec.update(status="wrong", error=str(exc))
@@ -180,6 +187,7 @@ def run(
             continue
         for n in counts:
             rec = _record(case, n, role if n == main else "scaling")
+            rec["setup_s"], rec["first_call_s"] = (t1 - t0, t2 - t1) if n == main else (None, None)
             records.append(rec)
             try:
                 with set_threads(n):

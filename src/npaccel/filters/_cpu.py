@@ -40,7 +40,7 @@ _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 _pjit = numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _map_index(i, n, mode):
     """Index inside [0, n) that position ``i`` reads under ``mode``; -1 means cval."""
     if 0 <= i < n:
@@ -60,7 +60,7 @@ def _map_index(i, n, mode):
     return -1
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _emit(vals, out, conv, lims):
     """Store a row by the policy. ``conv``: 0 float output (cast); 1, 2, 3 integer output via
     int32, int64 or uint64 — rounded half to even, NaN to 0, saturated to ``lims`` (lo, hi in
@@ -93,7 +93,7 @@ def _emit(vals, out, conv, lims):
             out[f] = np.uint64(v if v == v else zero)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _combine_rows(dst, w, src, a, i, c, mode, cval):
     """dst[:] = sum_k w[k] * src[a, i + k - c, :] over rows of a 3-D (A, n, L) array, rows
     outside [0, n) taken by ``mode`` (cval rows for 'constant')."""
@@ -129,7 +129,7 @@ def _combine_rows(dst, w, src, a, i, c, mode, cval):
                 dst[f] += wk * row[f]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _combine_shifted(dst, w, buf, step):
     """dst[f] = sum_m w[m] * buf[f + m * step]: taps over a padded row, each tap a view
     starting at index 0 (offsets of unknown sign in the index would defeat vectorisation)."""

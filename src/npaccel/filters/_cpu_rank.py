@@ -141,13 +141,13 @@ def _as_impl(x, like):
     return lambda x, like: make(x)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _float_key(u, xk, sign, inf, allb):
     k = (u | sign) if (u & (sign ^ allb)) > inf else (u ^ (sign if u < sign else allb))
     return _as(k ^ xk, u)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _float_value(k, xk, sign, allb):
     k = _as(k ^ xk, k)
     return _as((k ^ sign) if k >= sign else (k ^ allb), k)
@@ -804,7 +804,7 @@ def _direct_range(x0, x1, ncols, geo):
     return ca, cb, left, right
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _at(src, row, col, cv):
     return cv if row < 0 or col < 0 else src[row, col]
 
@@ -973,28 +973,28 @@ def _histogram_row(out, buf, slot_of, wrow, wshift, runs, rank, unit, m, hist, c
 # ----------------------------------------------------------------------------------------------
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _mn(a, b):
     return a if a < b else b
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _mx(a, b):
     return b if a < b else a
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _ce(a, b):
     return (a if a < b else b), (b if a < b else a)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _med3(a, b, c):
     p, q = _ce(a, b)
     return _mx(p, _mn(q, c))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _two_columns(a, b, c, d):
     """Sorted columns (a, b, c) and (b, c, d), sharing the sort of (b, c)."""
     p, q = _ce(b, c)
