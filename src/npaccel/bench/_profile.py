@@ -22,6 +22,7 @@ class Profile:
     mc_samples: int
     memmap_bytes: int
     scaling: str  # "some": thread scaling of a representative set; "all": every case
+    rounds: int = 3  # samples are taken in this many rounds over each family
 
     def with_sizes(self, sizes: tuple[int, ...]) -> Profile:
         """``--sizes``: the edges of every square problem (matrices, FFTs, images)."""
@@ -31,7 +32,7 @@ class Profile:
 PROFILES = {
     "quick": Profile(
         name="quick",
-        method=Method(warmups=1, samples=5, min_sample=0.03),
+        method=Method(warmups=1, samples=6, min_sample=0.03),
         stream_bytes=64 << 20,
         matrix_n=(1024,),
         fft_n=(1024,),

@@ -6,6 +6,9 @@
    sample lasts at least ``min_sample`` seconds — far above the timer's resolution and the
    cost of reading it.
 3. Sample: time ``samples`` samples of ``loops`` calls; each sample gives one per-call time.
+   The suite takes them in rounds (see `npaccel.bench._suite`): a few samples of every
+   case of a family in turn, again and again, so that each figure's samples span the
+   family's whole run rather than one short stretch of the machine's weather.
 
 A figure is the median of the per-call times, reported with its IQR and minimum. The
 spread (IQR / median) and short samples are flagged, never hidden: a spread of 10% or more
@@ -20,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Method", "Timing", "measure"]
+__all__ = ["Method", "Timing", "calibrate", "finish", "measure", "sample"]
 
 SPREAD_WARN = 0.10  # IQR / median at or above which a figure is flagged
 SHORT_SAMPLE = 1e-3  # seconds: a sample shorter than this is dominated by timer noise
@@ -89,19 +92,15 @@ def _time_loops(fn: Callable[[], object], loops: int, timer: Callable[[], float]
     return timer() - start
 
 
-def measure(
-    fn: Callable[[], object],
-    method: Method = Method(),
-    *,
-    timer: Callable[[], float] = time.perf_counter,
-) -> Timing:
-    """Time ``fn()`` by ``method``; ``timer`` is replaceable for deterministic tests."""
+def calibrate(
+    fn: Callable[[], object], method: Method, timer: Callable[[], float] = time.perf_counter
+) -> tuple[int, float]:
+    """Warm up, then find ``loops``: returns ``(loops, seconds of the first warm-up)``."""
     warmup = math.nan
     for i in range(method.warmups):
         elapsed = _time_loops(fn, 1, timer)
         if i == 0:
             warmup = elapsed
-
     loops = 1
     elapsed = _time_loops(fn, loops, timer)
     while elapsed < method.min_sample and loops < method.max_loops:
@@ -110,13 +109,25 @@ def measure(
         want = math.ceil(1.2 * method.min_sample / per_call)
         loops = min(method.max_loops, max(2 * loops, want))
         elapsed = _time_loops(fn, loops, timer)
+    return loops, warmup
 
-    totals = [_time_loops(fn, loops, timer) for _ in range(method.samples)]
-    timing = Timing(tuple(t / loops for t in totals), loops, warmup)
+
+def sample(
+    fn: Callable[[], object], loops: int, count: int,
+    timer: Callable[[], float] = time.perf_counter,
+) -> list[float]:  # fmt: skip
+    """``count`` samples of ``loops`` calls each, as per-call seconds."""
+    return [_time_loops(fn, loops, timer) / loops for _ in range(count)]
+
+
+def finish(samples: list[float], loops: int, warmup: float) -> Timing:
+    """The `Timing` of these per-call samples, with its warnings."""
+    timing = Timing(tuple(samples), loops, warmup)
     warnings = []
-    if min(totals) < SHORT_SAMPLE:
+    shortest = min(samples) * loops
+    if shortest < SHORT_SAMPLE:
         warnings.append(
-            f"samples as short as {min(totals) * 1e3:.3g} ms (< {SHORT_SAMPLE * 1e3:g} ms): "
+            f"samples as short as {shortest * 1e3:.3g} ms (< {SHORT_SAMPLE * 1e3:g} ms): "
             "timer noise dominates; raise min_sample or max_loops"
         )
     if timing.spread >= SPREAD_WARN:
@@ -125,3 +136,14 @@ def measure(
             "busy or the kernel's time varies; rerun on a quiet machine before comparing"
         )
     return Timing(timing.samples, loops, warmup, tuple(warnings))
+
+
+def measure(
+    fn: Callable[[], object],
+    method: Method = Method(),
+    *,
+    timer: Callable[[], float] = time.perf_counter,
+) -> Timing:
+    """Time ``fn()`` by ``method`` in one go; ``timer`` is replaceable for tests."""
+    loops, warmup = calibrate(fn, method, timer)
+    return finish(sample(fn, loops, method.samples, timer), loops, warmup)

@@ -3,7 +3,9 @@ result document (schema ``npaccel.bench/1``) with roofline, scaling and cost.
 
 A case is set up once, run once and checked against its reference before any timing (a
 wrong answer gets status ``wrong`` and no figure), then timed at the main thread count and,
-when it takes part in the scaling study, at every other count. The peak cases (STREAM
+when it takes part in the scaling study, at every other count. Cases are timed family by
+family ("stream", "filters", ...), in rounds over the family (see `_time_in_rounds`); a
+family's data lives only while it is timed. The peak cases (STREAM
 triad, GEMM per dtype) always run: every other figure is a fraction of them.
 """
 
@@ -24,7 +26,7 @@ from npaccel.bench._cost import cost_of, resolve_price
 from npaccel.bench._kernels import all_cases, llc_bytes
 from npaccel.bench._profile import PROFILES, Profile
 from npaccel.bench._roofline import peaks_of, place
-from npaccel.bench._runner import Timing, measure
+from npaccel.bench._runner import Timing, calibrate, finish, sample
 from npaccel.bench._scaling import scaling_of
 from npaccel.bench._schema import SCHEMA
 
@@ -118,6 +120,75 @@ def _record(case: Case, threads: int, role: str) -> dict:
     }
 
 
+def _families(cases: list[Case]) -> list[list[Case]]:
+    """Consecutive cases of the same family ("stream", "filters", ...)."""
+    groups: list[list[Case]] = []
+    for case in cases:
+        if groups and groups[-1][0].kernel.split(".")[0] == case.kernel.split(".")[0]:
+            groups[-1].append(case)
+        else:
+            groups.append([case])
+    return groups
+
+
+def _prepare(case: Case, threads: int, rec: dict):
+    """Set ``case`` up, run it once and check the result; the run callable, or None with
+    ``rec`` marked skipped, wrong or error."""
+    from npaccel.threads import set_threads
+
+    missing = [m for m in case.requires if not _importable(m)]
+    if missing:
+        rec.update(status="skipped", error=f"needs {', '.join(missing)} (not installed)")
+        return None
+    try:
+        t0 = time.perf_counter()
+        run_once, check = case.setup()
+        t1 = time.perf_counter()
+        with set_threads(threads):
+            result = run_once()  # the first call: compiles what it needs to
+            t2 = time.perf_counter()
+            check(result)
+    except CheckFailed as exc:
+        rec.update(status="wrong", error=str(exc))
+        return None
+    except Exception as exc:
+        rec.update(status="error", error=f"{type(exc).__name__}: {exc}")
+        return None
+    rec["setup_s"], rec["first_call_s"] = t1 - t0, t2 - t1
+    return run_once
+
+
+def _time_in_rounds(slots: list, prof: Profile, set_threads) -> None:
+    """Time every slot (a case at a thread count) of a family in ``prof.rounds`` rounds:
+    calibrate each once, then per round one untimed call and its share of the samples.
+    A figure's samples thus span the family's whole run, not one short stretch of it, so
+    run-to-run drift of the machine shows in its spread instead of hiding from it."""
+    method = prof.method
+    per_round = -(-method.samples // prof.rounds)
+    state = {}
+    for r in range(prof.rounds):
+        for index, (rec, run_once, n) in enumerate(slots):
+            if rec["status"] != "ok":
+                continue
+            try:
+                with set_threads(n):
+                    if r == 0:
+                        loops, warmup = calibrate(run_once, method)
+                        state[index] = (loops, warmup, [])
+                    else:
+                        run_once()
+                    loops, warmup, samples = state[index]
+                    samples += sample(run_once, loops, per_round)
+            except Exception as exc:  # it passed its check, then failed while being timed
+                rec.update(status="error", error=f"{type(exc).__name__}: {exc}")
+    for index, (rec, _, _) in enumerate(slots):
+        if rec["status"] == "ok":
+            loops, warmup, samples = state[index]
+            timing = finish(samples, loops, warmup)
+            rec["timing"] = _timing_record(timing)
+            rec["warnings"] = list(timing.warnings)
+
+
 def run(
     profile: str | Profile = "quick",
     *,
@@ -152,52 +223,30 @@ def run(
     chosen = select(all_cases(prof, facts, scratch) if cases is None else cases, only, skip,
                     backends)  # fmt: skip
 
-    records = []
-    for index, case in enumerate(chosen):
-        if progress:
-            progress(case.name, index, len(chosen))
-        role = "peak" if case.kernel in PEAK_KERNELS else "kernel"
-        scale = case.scalable and (prof.scaling == "all" or threads
-                                   or (case.kernel, case.backend) in QUICK_SCALING)  # fmt: skip
-        counts = [main] + ([n for n in scaling if n != main] if scale else [])
-        missing = [m for m in case.requires if not _importable(m)]
-        if missing:
-            rec = _record(case, main, role)
-            rec.update(status="skipped", error=f"needs {', '.join(missing)} (not installed)")
-            records.append(rec)
-            continue
-        try:
-            t0 = time.perf_counter()
-            run_once, check = case.setup()
-            t1 = time.perf_counter()
-            with set_threads(main):
-                result = run_once()  # the first call: compiles what it needs to
-                t2 = time.perf_counter()
-                check(result)
-            del result
-        except CheckFailed as exc:
-            rec = _record(case, main, role)
-            rec.update(status="wrong", error=str(exc))
-            records.append(rec)
-            continue
-        except Exception as exc:
-            rec = _record(case, main, role)
-            rec.update(status="error", error=f"{type(exc).__name__}: {exc}")
-            records.append(rec)
-            continue
-        for n in counts:
-            rec = _record(case, n, role if n == main else "scaling")
-            rec["setup_s"], rec["first_call_s"] = (t1 - t0, t2 - t1) if n == main else (None, None)
-            records.append(rec)
-            try:
-                with set_threads(n):
-                    timing = measure(run_once, prof.method)
-            except Exception as exc:  # it passed its check, then failed while being timed
-                rec.update(status="error", error=f"{type(exc).__name__}: {exc}")
-                break
-            rec["timing"] = _timing_record(timing)
-            rec["warnings"] = list(timing.warnings)
-        del run_once, check  # frees the case's arrays before the next one
+    records: list[dict] = []
+    done = 0
+    for family in _families(chosen):
+        slots = []  # (record, run, threads) of the family's cases that passed their check
+        for case in family:
+            if progress:
+                progress(case.name, done, len(chosen))
+            done += 1
+            role = "peak" if case.kernel in PEAK_KERNELS else "kernel"
+            scale = case.scalable and (prof.scaling == "all" or threads
+                                       or (case.kernel, case.backend) in QUICK_SCALING)  # fmt: skip
+            counts = [main] + ([n for n in scaling if n != main] if scale else [])
+            first = _record(case, main, role)
+            records.append(first)
+            prepared = _prepare(case, main, first)
+            if prepared is None:
+                continue
+            slots.append((first, prepared, main))
+            for n in counts[1:]:
+                rec = _record(case, n, "scaling")
+                records.append(rec)
+                slots.append((rec, prepared, n))
+        _time_in_rounds(slots, prof, set_threads)
+        del slots  # frees the family's arrays before the next family
 
     peaks = peaks_of(records, main)
     llc = llc_bytes(facts)

@@ -9,6 +9,7 @@ NumPy having no fused multiply-add ufunc); Numba runs one fused parallel loop.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 
 import numpy as np
@@ -26,9 +27,21 @@ def stream_elements(profile: Profile, llc_bytes: int) -> int:
     return -(-want // (1 << 20)) * (1 << 20)
 
 
+_SHARED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
 def _arrays(n: int, count: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    return [rng.random(n) for _ in range(count)]
+    """``count`` float64 arrays of length ``n``, shared by every memory case alive at the
+    same time (the suite keeps a whole family alive: one set of arrays, not one per case;
+    freed when the last case holding them goes)."""
+    out = []
+    for i in range(count):
+        a = _SHARED.get((n, i))
+        if a is None:
+            a = np.random.default_rng(i).random(n)
+            _SHARED[(n, i)] = a
+        out.append(a)
+    return out
 
 
 def _stream(op: str, backend: str, n: int) -> Case:
