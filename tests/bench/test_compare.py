@@ -164,3 +164,48 @@ def test_fact_missing_in_one_document():
     del facts["versions"]["numba"]
     lines = fact_differences(a, make_doc([make_record()], facts=facts))
     assert lines == ["versions.numba: '0.60.0' in A, None in B"]
+
+
+def rounds_record(rounds: list[list[float]]) -> dict:
+    """A record whose samples were taken in rounds of equal size, in order."""
+    rec = make_record(samples=[s for r in rounds for s in r])
+    rec["timing"]["per_round"] = len(rounds[0])
+    return rec
+
+
+def one_in_rounds(rounds_a, rounds_b) -> Change:
+    [change] = compare(make_doc([rounds_record(rounds_a)]), make_doc([rounds_record(rounds_b)]))
+    return change
+
+
+def test_drift_within_a_run_is_not_a_regression():
+    # recorded on this VM (three quick runs, no change in between): one round of B ran
+    # about as fast as A, two ran 1.6x slower, each round's samples tight
+    a = [[0.918, 0.919], [0.907, 0.953], [0.910, 0.916]]
+    b = [[1.500, 1.481], [1.482, 1.485], [0.935, 1.006]]
+    flat_a, flat_b = [s for r in a for s in r], [s for r in b for s in r]
+    assert one(flat_a, flat_b).verdict == "regression"  # without rounds it would be flagged
+    change = one_in_rounds(a, b)
+    assert change.verdict == "same"
+    # beyond the threshold and significant: only the rounds condition held it back
+    assert change.ratio > 1.1
+    assert change.p_value < 0.05
+
+
+def test_change_beyond_every_round_is_flagged():
+    a = [jittered_samples(1.0, i, n=2, jitter=0.05) for i in range(3)]
+    b = [jittered_samples(1.25, 20 + i, n=2, jitter=0.05) for i in range(3)]
+    assert one_in_rounds(a, b).verdict == "regression"
+    assert one_in_rounds(b, a).verdict == "improvement"
+
+
+def test_improvement_needs_every_round_faster():
+    a = [jittered_samples(1.0, i, n=2) for i in range(3)]
+    b = [jittered_samples(0.7, 30, n=2), jittered_samples(0.7, 31, n=2),
+         jittered_samples(0.95, 32, n=2)]  # fmt: skip
+    assert one_in_rounds(a, b).verdict == "same"
+
+
+def test_single_round_runs_skip_the_rounds_condition():
+    a, b = [jittered_samples(1.0, 1, n=6)], [jittered_samples(1.2, 2, n=6)]
+    assert one_in_rounds(a, b).verdict == "regression"

@@ -14,7 +14,7 @@ from npaccel.bench._cost import instance_prices, resolve_price
 from npaccel.bench._kernels import compute, filters, llc_bytes, memory, storage
 from npaccel.bench._suite import PEAK_KERNELS, select, thread_counts
 
-from ._helpers import FACTS, TINY_METHOD, make_case, peak_cases, tiny_run
+from ._helpers import FACTS, TINY_METHOD, make_case, peak_cases, tiny_profile, tiny_run
 
 
 def result(doc: dict, kernel: str) -> dict:
@@ -150,10 +150,16 @@ def test_progress_is_reported():
     cases = [make_case("toy.a"), make_case("toy.b")]
     tiny_run(cases, progress=lambda name, i, n: seen.append((name, i, n)))
     total = len(peak_cases()) + 2
-    assert [i for _, i, _ in seen] == [*range(total), total]
-    assert {n for _, _, n in seen} == {total}
-    assert seen[-1][0] == "done"
-    assert [name for name, _, _ in seen[-3:-1]] == [c.name for c in cases]
+    checks = [s for s in seen if s[0].startswith("checking ")]
+    assert [i for _, i, _ in checks] == list(range(total))
+    assert {n for _, _, n in checks} == {total}
+    assert [name for name, _, _ in checks[-2:]] == [f"checking {c.name}" for c in cases]
+    timing = [s for s in seen if s[0].startswith("round ")]
+    assert len(timing) == tiny_profile().rounds * total  # every slot in every round
+    assert {n for _, _, n in timing} == {len(timing)}
+    assert [i for _, i, _ in timing] == list(range(len(timing)))
+    assert seen[-1] == ("done", seen[-1][2], seen[-1][2])
+    assert seen.index(checks[-1]) < seen.index(timing[0])  # every check before any timing
 
 
 def test_scaling_at_requested_thread_counts():

@@ -22,7 +22,7 @@ class Profile:
     mc_samples: int
     memmap_bytes: int
     scaling: str  # "some": thread scaling of a representative set; "all": every case
-    rounds: int = 3  # samples are taken in this many rounds over each family
+    rounds: int = 3  # samples are taken in this many rounds over the whole run
 
     def with_sizes(self, sizes: tuple[int, ...]) -> Profile:
         """``--sizes``: the edges of every square problem (matrices, FFTs, images)."""

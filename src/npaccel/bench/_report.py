@@ -146,7 +146,7 @@ def peak_lines(doc: dict) -> list[str]:
 def compare_rows(
     changes: list[Change], *, all_rows: bool = False
 ) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    header = ("case", "A", "B", "B/A", "p", "verdict")
+    header = ("case", "A", "B", "B/A", "p", "drift", "verdict")
     rows = []
     for c in changes:
         if not all_rows and c.verdict == "same":
@@ -157,6 +157,7 @@ def compare_rows(
             _time(c.b),
             "-" if c.ratio is None else f"{c.ratio:.3f}",
             "-" if c.p_value is None else f"{c.p_value:.3g}",
+            "-" if c.drift is None else f"{c.drift:.0%}",
             c.verdict,
         ))  # fmt: skip
     return header, rows

@@ -3,10 +3,10 @@ result document (schema ``npaccel.bench/1``) with roofline, scaling and cost.
 
 A case is set up once, run once and checked against its reference before any timing (a
 wrong answer gets status ``wrong`` and no figure), then timed at the main thread count and,
-when it takes part in the scaling study, at every other count. Cases are timed family by
-family ("stream", "filters", ...), in rounds over the family (see `_time_in_rounds`); a
-family's data lives only while it is timed. The peak cases (STREAM
-triad, GEMM per dtype) always run: every other figure is a fraction of them.
+when it takes part in the scaling study, at every other count. Timing goes in rounds over
+the whole suite (see `_time_in_rounds`), so every figure's samples span the whole run: all
+cases' data stay alive until the last round (the quick profile peaks near 1 GB). The peak
+cases (STREAM triad, GEMM per dtype) always run: every other figure is a fraction of them.
 """
 
 from __future__ import annotations
@@ -120,17 +120,6 @@ def _record(case: Case, threads: int, role: str) -> dict:
     }
 
 
-def _families(cases: list[Case]) -> list[list[Case]]:
-    """Consecutive cases of the same family ("stream", "filters", ...)."""
-    groups: list[list[Case]] = []
-    for case in cases:
-        if groups and groups[-1][0].kernel.split(".")[0] == case.kernel.split(".")[0]:
-            groups[-1].append(case)
-        else:
-            groups.append([case])
-    return groups
-
-
 def _prepare(case: Case, threads: int, rec: dict):
     """Set ``case`` up, run it once and check the result; the run callable, or None with
     ``rec`` marked skipped, wrong or error."""
@@ -158,11 +147,14 @@ def _prepare(case: Case, threads: int, rec: dict):
     return run_once
 
 
-def _time_in_rounds(slots: list, prof: Profile, set_threads) -> None:
-    """Time every slot (a case at a thread count) of a family in ``prof.rounds`` rounds:
+def _time_in_rounds(
+    slots: list, prof: Profile, set_threads, progress: Progress | None = None
+) -> None:
+    """Time every slot (a case at a thread count) in ``prof.rounds`` rounds over all slots:
     calibrate each once, then per round one untimed call and its share of the samples.
-    A figure's samples thus span the family's whole run, not one short stretch of it, so
-    run-to-run drift of the machine shows in its spread instead of hiding from it."""
+    A figure's samples thus span the whole run, not one short stretch of it: a machine that
+    slows down for a few seconds shows in the spread between rounds (which
+    `npaccel bench compare` reads) instead of shifting a whole figure unseen."""
     method = prof.method
     per_round = -(-method.samples // prof.rounds)
     state = {}
@@ -170,6 +162,9 @@ def _time_in_rounds(slots: list, prof: Profile, set_threads) -> None:
         for index, (rec, run_once, n) in enumerate(slots):
             if rec["status"] != "ok":
                 continue
+            if progress:
+                progress(f"round {r + 1}/{prof.rounds}: {rec['id']}",
+                         r * len(slots) + index, prof.rounds * len(slots))  # fmt: skip
             try:
                 with set_threads(n):
                     if r == 0:
@@ -185,7 +180,7 @@ def _time_in_rounds(slots: list, prof: Profile, set_threads) -> None:
         if rec["status"] == "ok":
             loops, warmup, samples = state[index]
             timing = finish(samples, loops, warmup)
-            rec["timing"] = _timing_record(timing)
+            rec["timing"] = _timing_record(timing) | {"per_round": per_round}
             rec["warnings"] = list(timing.warnings)
 
 
@@ -224,29 +219,26 @@ def run(
                     backends)  # fmt: skip
 
     records: list[dict] = []
-    done = 0
-    for family in _families(chosen):
-        slots = []  # (record, run, threads) of the family's cases that passed their check
-        for case in family:
-            if progress:
-                progress(case.name, done, len(chosen))
-            done += 1
-            role = "peak" if case.kernel in PEAK_KERNELS else "kernel"
-            scale = case.scalable and (prof.scaling == "all" or threads
-                                       or (case.kernel, case.backend) in QUICK_SCALING)  # fmt: skip
-            counts = [main] + ([n for n in scaling if n != main] if scale else [])
-            first = _record(case, main, role)
-            records.append(first)
-            prepared = _prepare(case, main, first)
-            if prepared is None:
-                continue
-            slots.append((first, prepared, main))
-            for n in counts[1:]:
-                rec = _record(case, n, "scaling")
-                records.append(rec)
-                slots.append((rec, prepared, n))
-        _time_in_rounds(slots, prof, set_threads)
-        del slots  # frees the family's arrays before the next family
+    slots = []  # (record, run, threads) of the cases that passed their check
+    for done, case in enumerate(chosen):
+        if progress:
+            progress(f"checking {case.name}", done, len(chosen))
+        role = "peak" if case.kernel in PEAK_KERNELS else "kernel"
+        scale = case.scalable and (prof.scaling == "all" or threads
+                                   or (case.kernel, case.backend) in QUICK_SCALING)  # fmt: skip
+        counts = [main] + ([n for n in scaling if n != main] if scale else [])
+        first = _record(case, main, role)
+        records.append(first)
+        prepared = _prepare(case, main, first)
+        if prepared is None:
+            continue
+        slots.append((first, prepared, main))
+        for n in counts[1:]:
+            rec = _record(case, n, "scaling")
+            records.append(rec)
+            slots.append((rec, prepared, n))
+    _time_in_rounds(slots, prof, set_threads, progress)
+    del slots  # frees the cases' data
 
     peaks = peaks_of(records, main)
     llc = llc_bytes(facts)

@@ -253,7 +253,8 @@ def compare(a, b, threshold, alpha, fail_on_regression, all_rows, as_json) -> No
         for line in differences:
             console.print(f"warning: the runs differ: {line}", markup=False)
         header, rows = compare_rows(changes, all_rows=all_rows)
-        _table(console, f"{b} vs {a}", header, rows)
+        if rows:
+            _table(console, f"{b} vs {a}", header, rows)
         counts = {
             v: sum(c.verdict == v for c in changes) for v in ("regression", "improvement", "same")
         }
@@ -261,5 +262,14 @@ def compare(a, b, threshold, alpha, fail_on_regression, all_rows, as_json) -> No
             f"{counts['regression']} regressions, {counts['improvement']} improvements, "
             f"{counts['same']} unchanged (threshold {threshold:.0%}, alpha {alpha:g})"
         )
+        held = [c for c in changes if c.verdict == "same"
+                and max(c.ratio, 1 / c.ratio) >= 1 + threshold]  # fmt: skip
+        if held:
+            console.print(
+                f"{len(held)} unchanged beyond the threshold, but not significant or within "
+                "the drift the runs saw of themselves (see --all: p, drift); a quieter machine "
+                "or more samples (--full) resolves smaller changes",
+                markup=False,
+            )
     if fail_on_regression and regressions:
         raise SystemExit(1)
