@@ -193,3 +193,19 @@ def test_output_dtype_matches_reference(backend, name, in_dtype, out_dtype):
             result = check_against_reference(name, x, *args, backend=backend, output=output,
                                              mode=mode, **kwargs)  # fmt: skip
             assert result.dtype == np.dtype(out_dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.float32])
+@pytest.mark.parametrize("cval", [9, 300, -4, 2.5, 70000])
+def test_nd_correlate_constant_cval_in_and_out_of_the_input_range(dtype, cval):
+    # the cpu backend pads in the input's own dtype when cval fits it exactly, else in the
+    # compute dtype: either way the border reads cval itself, as the float64 reference does
+    from npaccel import filters
+
+    rng = np.random.default_rng(5)
+    x = (rng.random((9, 11)) * 200).astype(dtype)
+    weights = np.array([[0.5, -1.0, 0.25], [2.0, 0.0, -0.75], [1.0, 0.125, -0.5]])
+    out = np.float64
+    got = filters.correlate(x, weights, mode="constant", cval=cval, output=out, backend="cpu")
+    want = filters.correlate(x, weights, mode="constant", cval=cval, output=out, backend="numpy")
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)

@@ -151,7 +151,8 @@ def _time_in_rounds(
     slots: list, prof: Profile, set_threads, progress: Progress | None = None
 ) -> None:
     """Time every slot (a case at a thread count) in ``prof.rounds`` rounds over all slots:
-    calibrate each once, then per round one untimed call and its share of the samples.
+    calibrate each once, then per round one untimed call (for calls shorter than a sample)
+    and its share of the samples.
     A figure's samples thus span the whole run, not one short stretch of it: a machine that
     slows down for a few seconds shows in the spread between rounds (which
     `npaccel bench compare` reads) instead of shifting a whole figure unseen."""
@@ -170,7 +171,9 @@ def _time_in_rounds(
                     if r == 0:
                         loops, warmup = calibrate(run_once, method)
                         state[index] = (loops, warmup, [])
-                    else:
+                    elif state[index][0] > 1:
+                        # re-warm what the other cases evicted; a call long enough to
+                        # be a sample by itself (loops == 1) is not worth repeating
                         run_once()
                     loops, warmup, samples = state[index]
                     samples += sample(run_once, loops, per_round)

@@ -94,6 +94,28 @@ def _emit(vals, out, conv, lims):
 
 
 @numba.njit(cache=True)
+def _taps4(dst, init, w0, t0, w1, t1, w2, t2, w3, t3):
+    """dst (=, or += unless ``init``) w0 * t0 + w1 * t1 + w2 * t2 + w3 * t3, elementwise."""
+    if init:
+        for f in range(dst.shape[0]):
+            dst[f] = w0 * t0[f] + w1 * t1[f] + w2 * t2[f] + w3 * t3[f]
+    else:
+        for f in range(dst.shape[0]):
+            dst[f] += w0 * t0[f] + w1 * t1[f] + w2 * t2[f] + w3 * t3[f]
+
+
+@numba.njit(cache=True)
+def _tap1(dst, init, w, t):
+    """dst (=, or += unless ``init``) w * t, elementwise."""
+    if init:
+        for f in range(dst.shape[0]):
+            dst[f] = w * t[f]
+    else:
+        for f in range(dst.shape[0]):
+            dst[f] += w * t[f]
+
+
+@numba.njit(cache=True)
 def _combine_rows(dst, w, src, a, i, c, mode, cval):
     """dst[:] = sum_k w[k] * src[a, i + k - c, :] over rows of a 3-D (A, n, L) array, rows
     outside [0, n) taken by ``mode`` (cval rows for 'constant')."""
@@ -124,34 +146,21 @@ def _combine_rows(dst, w, src, a, i, c, mode, cval):
             j2 = _map_index(first + k + 2, n, mode)
             j3 = _map_index(first + k + 3, n, mode)
             if j0 >= 0 and j1 >= 0 and j2 >= 0 and j3 >= 0:
-                r0, r1, r2, r3 = src[a, j0], src[a, j1], src[a, j2], src[a, j3]
-                w0, w1, w2, w3 = w[k], w[k + 1], w[k + 2], w[k + 3]
-                if k == 0:
-                    for f in range(L):
-                        dst[f] = w0 * r0[f] + w1 * r1[f] + w2 * r2[f] + w3 * r3[f]
-                else:
-                    for f in range(L):
-                        dst[f] += w0 * r0[f] + w1 * r1[f] + w2 * r2[f] + w3 * r3[f]
+                _taps4(dst, k == 0, w[k], src[a, j0], w[k + 1], src[a, j1],
+                       w[k + 2], src[a, j2], w[k + 3], src[a, j3])  # fmt: skip
                 k += 4
                 continue
         j = _map_index(first + k, n, mode)
-        wk = w[k]
-        if j < 0:
-            add = wk * cval
+        if j >= 0:
+            _tap1(dst, k == 0, w[k], src[a, j])
+        else:
+            add = w[k] * cval
             if k == 0:
                 for f in range(L):
                     dst[f] = add
             else:
                 for f in range(L):
                     dst[f] += add
-        else:
-            row = src[a, j]
-            if k == 0:
-                for f in range(L):
-                    dst[f] = wk * row[f]
-            else:
-                for f in range(L):
-                    dst[f] += wk * row[f]
         k += 1
 
 
@@ -177,25 +186,13 @@ def _combine_shifted(dst, w, buf, step):
     # any size: taps four at a time, one pass over dst per four taps
     m = 0
     while m + 4 <= size:
-        t0, t1 = buf[m * step : m * step + L], buf[(m + 1) * step : (m + 1) * step + L]
-        t2, t3 = buf[(m + 2) * step : (m + 2) * step + L], buf[(m + 3) * step : (m + 3) * step + L]
-        w0, w1, w2, w3 = w[m], w[m + 1], w[m + 2], w[m + 3]
-        if m == 0:
-            for f in range(L):
-                dst[f] = w0 * t0[f] + w1 * t1[f] + w2 * t2[f] + w3 * t3[f]
-        else:
-            for f in range(L):
-                dst[f] += w0 * t0[f] + w1 * t1[f] + w2 * t2[f] + w3 * t3[f]
+        _taps4(dst, m == 0, w[m], buf[m * step : m * step + L],
+               w[m + 1], buf[(m + 1) * step : (m + 1) * step + L],
+               w[m + 2], buf[(m + 2) * step : (m + 2) * step + L],
+               w[m + 3], buf[(m + 3) * step : (m + 3) * step + L])  # fmt: skip
         m += 4
     while m < size:
-        wm = w[m]
-        seg = buf[m * step : m * step + L]
-        if m == 0:
-            for f in range(L):
-                dst[f] = wm * seg[f]
-        else:
-            for f in range(L):
-                dst[f] += wm * seg[f]
+        _tap1(dst, m == 0, w[m], buf[m * step : m * step + L])
         m += 1
 
 
@@ -516,14 +513,28 @@ def _correlate_padded(padded, offsets, weights, rows_base, n, acc_sample, dst, c
         lims = bounds.astype(acc_sample.dtype)
         for r in range(task * _ROWS_PER_TASK, min(rows, (task + 1) * _ROWS_PER_TASK)):
             base = rows_base[r]
-            for j in range(n):
-                acc[j] = 0.0
-            for k in range(offsets.shape[0]):
-                seg = padded[base + offsets[k] : base + offsets[k] + n]  # a view from index 0
-                wkk = wk[k]
-                for j in range(n):
-                    acc[j] += wkk * seg[j]
+            taps = offsets.shape[0]
+            k = 0  # taps four at a time, each a view from index 0 of the padded input
+            while k + 4 <= taps:
+                o0, o1, o2, o3 = (base + offsets[k], base + offsets[k + 1],
+                                  base + offsets[k + 2], base + offsets[k + 3])  # fmt: skip
+                _taps4(acc, k == 0, wk[k], padded[o0 : o0 + n], wk[k + 1], padded[o1 : o1 + n],
+                       wk[k + 2], padded[o2 : o2 + n], wk[k + 3], padded[o3 : o3 + n])  # fmt: skip
+                k += 4
+            while k < taps:
+                o0 = base + offsets[k]
+                _tap1(acc, k == 0, wk[k], padded[o0 : o0 + n])
+                k += 1
             _emit(acc, dst[r], conv, lims)
+
+
+def _holds(dtype: np.dtype, value: float) -> bool:
+    """Whether ``dtype`` represents ``value`` exactly."""
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return float(value).is_integer() and info.min <= value <= info.max
+    with np.errstate(over="ignore"):
+        return bool(dtype.type(value) == value)
 
 
 def correlate_nd(input, weights, mode, cval, origins, out):
@@ -535,8 +546,11 @@ def correlate_nd(input, weights, mode, cval, origins, out):
     before = [s // 2 + o for s, o in zip(weights.shape, origins, strict=True)]
     after = [s - 1 - b for s, b in zip(weights.shape, before, strict=True)]
     pad_kwargs = {"constant_values": cval} if mode == "constant" else {}
-    padded = np.pad(input.astype(acc_dtype, copy=False), list(zip(before, after, strict=True)),
-                    mode=_NP_PAD[mode], **pad_kwargs)  # fmt: skip
+    source = _kernel_input(input)  # padded in its own dtype (a uint8 image stays 1 byte/px)
+    if mode == "constant" and not _holds(source.dtype, cval):  # unless cval doesn't fit it
+        source = source.astype(acc_dtype)
+    padded = np.pad(source, list(zip(before, after, strict=True)), mode=_NP_PAD[mode],
+                    **pad_kwargs)  # fmt: skip
     strides = np.array(padded.strides, dtype=np.int64) // padded.itemsize
     taps = np.argwhere(weights != 0)
     offsets = (taps * strides).sum(axis=1).astype(np.int64)
