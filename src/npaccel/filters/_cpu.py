@@ -322,6 +322,172 @@ def _store_flat(src, dst, conv, bounds):
         _emit(src[task * chunk : stop], dst[task * chunk : stop], conv, lims)
 
 
+@numba.njit(cache=True)
+def _sum_rows(dst, src, a, i, size, c, mode, cval):
+    """dst[:] = sum_k src[a, i + k - c, :] for k < size, in dst's integer type, rows outside
+    [0, n) taken by ``mode`` (cval rows for 'constant')."""
+    n = src.shape[1]
+    L = dst.shape[0]
+    first = i - c
+    if first >= 0 and first + size <= n and size == 3:
+        r0, r1, r2 = src[a, first], src[a, first + 1], src[a, first + 2]
+        for f in range(L):
+            dst[f] = r0[f] + r1[f] + r2[f]
+        return
+    if first >= 0 and first + size <= n and size == 5:
+        r0, r1, r2 = src[a, first], src[a, first + 1], src[a, first + 2]
+        r3, r4 = src[a, first + 3], src[a, first + 4]
+        for f in range(L):
+            dst[f] = r0[f] + r1[f] + r2[f] + r3[f] + r4[f]
+        return
+    for f in range(L):
+        dst[f] = 0
+    for k in range(size):
+        j = _map_index(first + k, n, mode)
+        if j >= 0:
+            row = src[a, j]
+            for f in range(L):
+                dst[f] += row[f]
+        else:
+            for f in range(L):
+                dst[f] += cval
+
+
+@numba.njit(cache=True)
+def _sum_shifted(dst, buf, size, step):
+    """dst[f] = sum_m buf[f + m * step] for m < size."""
+    L = dst.shape[0]
+    if size == 3:
+        t0, t1, t2 = buf[0:L], buf[step : step + L], buf[2 * step : 2 * step + L]
+        for f in range(L):
+            dst[f] = t0[f] + t1[f] + t2[f]
+        return
+    if size == 5:
+        t0, t1, t2 = buf[0:L], buf[step : step + L], buf[2 * step : 2 * step + L]
+        t3, t4 = buf[3 * step : 3 * step + L], buf[4 * step : 4 * step + L]
+        for f in range(L):
+            dst[f] = t0[f] + t1[f] + t2[f] + t3[f] + t4[f]
+        return
+    t = buf[0:L]
+    for f in range(L):
+        dst[f] = t[f]
+    for m in range(1, size):
+        t = buf[m * step : m * step + L]
+        for f in range(L):
+            dst[f] += t[f]
+
+
+@numba.njit(cache=True)
+def _emit_scaled(sums, scale, out, conv, lims, clamp):
+    """out = policy-store of sums * scale[0] (``scale``: 1 / window as float32 or float64;
+    the sums are converted to its type first: integer * float32 would compute in float64).
+    Without ``clamp`` (a mean of values the output type holds) the saturation is skipped."""
+    k = scale[0]
+    lo, hi = lims[0], lims[1]
+    if not clamp:
+        if conv == 1:
+            for f in range(out.shape[0]):
+                out[f] = np.int32(np.rint(scale.dtype.type(sums[f]) * k))
+        else:
+            for f in range(out.shape[0]):
+                out[f] = np.int64(np.rint(scale.dtype.type(sums[f]) * k))
+    elif conv == 1:
+        for f in range(out.shape[0]):
+            v = np.rint(scale.dtype.type(sums[f]) * k)
+            v = lo if v < lo else v
+            v = hi if v > hi else v
+            out[f] = np.int32(v)
+    else:
+        for f in range(out.shape[0]):
+            v = np.rint(scale.dtype.type(sums[f]) * k)
+            v = lo if v < lo else v
+            v = hi if v > hi else v
+            out[f] = np.int64(v)
+
+
+@_pjit
+def _box_int(src, dst, B, sv, cv, modev, sh, ch, modeh, cval, scale, conv, bounds, clamp,
+             acc_sample):
+    """Box mean of integer (A, H, M*B) arrays over sv rows x sh elements B apart, with exact
+    integer sums in ``acc_sample``'s type and one rounding (sum * scale) per output."""
+    A, H, L = src.shape
+    M = L // B
+    rows = A * H
+    ntasks = (rows + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+    for task in numba.prange(ntasks):
+        tmp = np.empty((M + sh - 1) * B, dtype=acc_sample.dtype)
+        acc = np.empty(L, dtype=acc_sample.dtype)
+        lims = bounds.astype(scale.dtype)
+        fill = acc_sample.dtype.type(cval)
+        for r in range(task * _ROWS_PER_TASK, min(rows, (task + 1) * _ROWS_PER_TASK)):
+            a, i = r // H, r % H
+            col = tmp[ch * B : ch * B + L]
+            _sum_rows(col, src, a, i, sv, cv, modev, fill)
+            for t in range(sh - 1):  # edges along the second axis, by its mode
+                pos = t if t < ch else t + M
+                j = _map_index(pos - ch, M, modeh)
+                for b in range(B):
+                    tmp[pos * B + b] = fill * sv if j < 0 else col[j * B + b]
+            _sum_shifted(acc, tmp, sh, B)
+            _emit_scaled(acc, scale, dst[a, i], conv, lims, clamp)
+
+
+_SMALL_INTS = {np.dtype(t) for t in ("uint8", "int8", "uint16", "int16")}
+
+
+def _box_plan(input: np.ndarray, steps, cval, out: np.ndarray):
+    """(accumulator dtype, scale dtype) when ``steps`` is one box mean (uniform weights) of
+    8/16-bit integer data into an integer output, which exact integer sums compute with a
+    single rounding; else None. The scale's rounding error stays far below the distance of
+    any non-tie quotient sum / N from a half (>= 1 / 2N), so it rounds exactly."""
+    if len(steps) != 1 or input.dtype not in _SMALL_INTS or out.dtype.kind not in "iu":
+        return None
+    for p in steps[0]:
+        if not (np.all(p.weights == p.weights[0]) and p.weights[0] == 1.0 / len(p.weights)):
+            return None
+    if any(p.mode == "constant" for p in steps[0]) and not _holds(input.dtype, cval):
+        return None
+    window = int(np.prod([len(p.weights) for p in steps[0]]))
+    info = np.iinfo(input.dtype)
+    reach = max(abs(int(info.min)), int(info.max)) * window
+    if input.dtype.kind == "u" and reach <= np.iinfo(np.uint16).max:
+        acc = np.uint16
+    elif reach <= np.iinfo(np.int16).max:
+        acc = np.int16
+    elif reach <= np.iinfo(np.int32).max:
+        acc = np.int32
+    else:
+        acc = np.int64
+    scale = np.float32 if info.bits == 8 and window <= 4096 else np.float64
+    return np.dtype(acc), np.dtype(scale)
+
+
+def _run_box(src, dst, step: tuple[Pass, ...], cval, acc_dtype, scale_dtype):
+    conv, bounds = _conversion(dst.dtype)
+    if len(step) == 1:  # one axis: pair it with a window of 1 on a neighbouring axis
+        p = step[0]
+        shape = (*src.shape[: p.axis + 1], 1, *src.shape[p.axis + 1 :])
+        one = Pass(p.axis + 1, np.ones(1), "reflect", 0)
+        src, dst, step = src.reshape(shape), dst.reshape(shape), (p, one)
+    first, second = step
+    shape = src.shape
+    a = int(np.prod(shape[: first.axis], dtype=np.int64))
+    b = int(np.prod(shape[second.axis + 1 :], dtype=np.int64))
+    three = (a, shape[first.axis], shape[second.axis] * b)
+    window = len(first.weights) * len(second.weights)
+    clamp = not _holds_range(dst.dtype, src.dtype, cval)
+    _box_int(src.reshape(three), dst.reshape(three), b, len(first.weights), _centre(first),
+             _MODE_CODE[first.mode], len(second.weights), _centre(second),
+             _MODE_CODE[second.mode], int(cval), np.array([1.0 / window], scale_dtype), conv,
+             bounds, clamp, np.empty(0, acc_dtype))  # fmt: skip
+
+
+def _holds_range(out: np.dtype, input: np.dtype, cval: float) -> bool:
+    """Whether integer type ``out`` holds every value of integer type ``input`` and cval."""
+    o, i = np.iinfo(out), np.iinfo(input)
+    return o.min <= min(i.min, cval) and max(i.max, cval) <= o.max
+
+
 def _conversion(dtype: np.dtype) -> tuple[int, np.ndarray]:
     """(conv code for _emit, [lo, hi]) for storing into ``dtype``."""
     if dtype.kind not in "iu":
@@ -416,6 +582,10 @@ def _apply(input: np.ndarray, passes: tuple[Pass, ...], cval: float, out: np.nda
         src = src.copy()
     final = _kernel_output(out)
     steps = _schedule(passes, cval)
+    box = _box_plan(src, steps, cval, final)
+    if box is not None:
+        _run_box(src, final, steps[0], cval, *box)
+        steps = []
     for index, step in enumerate(steps):
         last = index == len(steps) - 1
         dst = final if last else np.empty(src.shape, dtype=acc_dtype)
