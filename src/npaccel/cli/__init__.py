@@ -21,9 +21,11 @@ def cli() -> None:
 def _register() -> None:
     from npaccel.cli.bench import bench
     from npaccel.cli.doctor import doctor
+    from npaccel.cli.image import image
 
     cli.add_command(bench)
     cli.add_command(doctor)
+    cli.add_command(image)
 
 
 _register()

@@ -1,0 +1,356 @@
+"""Run a pipeline over many image files: decode, compute and encode overlapped on a thread
+pool, every output written atomically, every input accounted for in the manifest.
+
+Execution. ``workers`` threads each take one input at a time through read → pipeline →
+write. Pillow's and tifffile's codecs and npaccel's Numba kernels release the GIL, so the
+threads run in parallel; each worker's kernels use ``usable_cpus() // workers`` threads
+(Numba's thread count is per calling thread), so IO threads plus kernel threads never
+exceed the CPUs this process may use. At most ``max_inflight`` inputs are decoded and not
+yet written at any time, which bounds memory.
+
+Nothing is lost. Outputs are published by rename from a temp file in the target directory
+(:func:`npaccel.image._io.write_image`); inputs are only ever opened for reading; a failed
+input is recorded with its reason and the run goes on; Ctrl-C stops taking new inputs,
+lets the ones in flight finish or clean up, and records what happened. With ``resume`` the
+inputs the manifest records as done (and whose outputs exist) are skipped, and temp files
+left by a killed run are removed first.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from npaccel import threads
+from npaccel.image._io import DEFAULT_MAX_PIXELS, ImageError, read_image, write_image
+from npaccel.image._manifest import MANIFEST_NAME, Manifest, is_done, latest_records
+from npaccel.image._paths import InputFile, discover_inputs, plan_outputs
+
+__all__ = ["RunSummary", "run"]
+
+BACKENDS = ("cpu", "numpy")
+
+
+@dataclass
+class RunSummary:
+    """What a run did; ``exit_code`` is the CLI's: 0 all ok, 1 some input failed, 130 if
+    interrupted."""
+
+    total: int = 0
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    interrupted: bool = False
+    dry_run: bool = False
+    manifest: str | None = None
+    failures: list[dict[str, str]] = field(default_factory=list)
+    plan: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.ok / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.failed else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["images_per_second"] = self.images_per_second
+        data["exit_code"] = self.exit_code
+        return data
+
+
+def _to_stack(image: np.ndarray, pages: int) -> np.ndarray:
+    """(P, H, W, C) view of a decoded image (see :func:`npaccel.image._io.read_image`)."""
+    if pages > 1:
+        return image[..., None] if image.ndim == 3 else image
+    return image[None, :, :, None] if image.ndim == 2 else image[None]
+
+
+def _from_stack(stack: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(array to write, whether it is a page stack) for a (P, H, W, C) result."""
+    out = stack[..., 0] if stack.shape[-1] == 1 else stack
+    if stack.shape[0] == 1:
+        return out[0], False
+    return out, True
+
+
+class _Progress:
+    """A rich progress bar (images/s, MB/s, ETA, failures), or nothing."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self._bar = None
+        if not enabled or total == 0:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("[bold]images"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("[red]{task.fields[failed]} failed"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self._task = self._bar.add_task("images", total=total, rate="", failed=0)
+        self._start = time.perf_counter()
+        self._bar.start()
+
+    def update(self, summary: RunSummary) -> None:
+        if self._bar is None:
+            return
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        done = summary.ok + summary.failed
+        rate = f"{done / elapsed:.1f} img/s {summary.bytes_read / elapsed / 1e6:.1f} MB/s"
+        self._bar.update(self._task, completed=done + summary.skipped, rate=rate,
+                         failed=summary.failed)  # fmt: skip
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _compute_lock() -> threading.Lock | None:
+    """A lock serialising kernel calls when Numba runs on its 'workqueue' layer, which does
+    not allow parallel kernels to be launched from several threads at once."""
+    import numba
+
+    from npaccel import filters
+
+    filters.uniform_filter(np.zeros((2, 2), np.float32), 1)  # starts Numba's thread pool
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run: nothing to protect
+        return None
+    return threading.Lock() if layer == "workqueue" else None
+
+
+def run(
+    inputs: Sequence[str | os.PathLike],
+    output_dir: str | os.PathLike,
+    pipeline: Any,
+    *,
+    format: str | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    backend: str | None = None,
+    workers: int | None = None,
+    max_inflight: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    quality: int | None = None,
+    compress_level: int | None = None,
+    manifest: str | os.PathLike | None = None,
+    dry_run: bool = False,
+    progress: bool = False,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> RunSummary:
+    """Apply ``pipeline`` to every image of ``inputs`` and write the results under
+    ``output_dir``, mirroring the inputs' paths relative to their roots.
+
+    Parameters
+    ----------
+    inputs : sequence of str or path
+        Directories (walked recursively), glob patterns, ``@list.txt`` files or image files.
+    output_dir : str or path
+        Created if missing. Outputs can never land outside it.
+    pipeline : Pipeline or str
+        A :class:`npaccel.image.Pipeline`, or its text form (parsed and validated first).
+    format : str, optional
+        Output format for every image ({'png', 'jpeg', 'tiff', 'bmp', 'webp'}); default: the
+        input's own.
+    overwrite, resume : bool
+        Replace existing outputs; skip inputs the manifest records as done.
+    backend : {'cpu', 'numpy'}, optional
+        Engine for the filter steps. Default: 'cpu'.
+    workers : int, optional
+        Images processed at once (threads). Default: the usable CPUs.
+    max_inflight : int, optional
+        Images decoded and not yet written, at most. Default: 2 × workers.
+    max_pixels : int or None
+        Refuse inputs with more pixels (decompression bombs); None: no limit.
+    quality, compress_level : int, optional
+        JPEG/WebP quality 1–100; PNG/TIFF deflate level 0–9.
+    manifest : str or path, optional
+        The JSON-lines manifest. Default: ``output_dir/.npaccel-manifest.jsonl``.
+    dry_run : bool
+        Only plan: return the (input, output) pairs in ``summary.plan``; nothing is read.
+    progress : bool
+        Show a progress bar on the terminal.
+    on_result : callable, optional
+        Called with each manifest record as it is written.
+
+    Returns
+    -------
+    RunSummary
+    """
+    from npaccel.image._pipeline import Pipeline
+
+    if isinstance(pipeline, str):
+        pipeline = Pipeline.parse(pipeline)
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {set(BACKENDS)}; got {backend!r}")
+    cpus = threads.usable_cpus()
+    workers = cpus if workers is None else _positive("workers", workers)
+    max_inflight = 2 * workers if max_inflight is None else _positive("max_inflight", max_inflight)
+    out_root = Path(output_dir)
+    manifest_path = Path(manifest) if manifest is not None else out_root / MANIFEST_NAME
+
+    summary = RunSummary(dry_run=dry_run, manifest=str(manifest_path))
+    items = discover_inputs(inputs, exclude=[out_root])
+    planned, rejected = plan_outputs(items, out_root, format=format)
+    summary.total = len(items)
+    if dry_run:
+        summary.plan = [{"input": str(i.path), "output": str(o)} for i, o in planned]
+        summary.failures = [{"input": str(i.path), "reason": "path", "error": why}
+                            for i, why in rejected]  # fmt: skip
+        summary.failed = len(rejected)
+        return summary
+
+    out_root.mkdir(parents=True, exist_ok=True)
+    if resume:
+        from npaccel.image._io import cleanup_temp_files
+
+        cleanup_temp_files(out_root)
+        earlier = latest_records(manifest_path)
+    else:
+        earlier = {}
+    header = {"pipeline": str(pipeline), "inputs": [str(s) for s in inputs],
+              "output_dir": str(out_root), "format": format, "backend": backend or "cpu",
+              "workers": workers, "resume": resume, "overwrite": overwrite}  # fmt: skip
+    kernel_threads = threads.threads_per_worker(workers, cpus=cpus)
+    lock = _compute_lock()
+    start = time.perf_counter()
+    bar = _Progress(len(items), progress)
+    with Manifest(manifest_path, header) as log:
+
+        def finish(entry: dict[str, Any]) -> None:
+            log.record(entry)
+            if entry["status"] == "ok":
+                summary.ok += 1
+                summary.bytes_read += entry["sizes"]["input_bytes"]
+                summary.bytes_written += entry["sizes"]["output_bytes"]
+            elif entry["status"] == "failed":
+                summary.failed += 1
+                summary.failures.append({k: entry[k] for k in ("input", "reason", "error")})
+            else:
+                summary.skipped += 1
+            bar.update(summary)
+            if on_result is not None:
+                on_result(entry)
+
+        for item, why in rejected:
+            finish(_record(item, None, "failed", "path", why))
+        todo = []
+        for item, target in planned:
+            entry = earlier.get(str(item.path))
+            if is_done(entry, target):
+                finish(_record(item, target, "skipped", "done", "recorded done by an earlier run"))
+            else:  # an earlier run's unfinished input: its output is ours to replace
+                todo.append((item, target, overwrite or entry is not None))
+
+        def init() -> None:
+            import numba
+
+            numba.set_num_threads(kernel_threads)  # per thread: this worker's kernels only
+
+        def task(item: InputFile, target: Path, replace: bool) -> dict[str, Any]:
+            return _process(item, target, pipeline, backend=backend, lock=lock,
+                            overwrite=replace, max_pixels=max_pixels,
+                            quality=quality, compress_level=compress_level)  # fmt: skip
+
+        pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="npaccel-image", initializer=init)
+        pending: set[cf.Future] = set()
+        try:
+            for item, target, replace in todo:
+                while len(pending) >= max_inflight:
+                    finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                    for future in finished:
+                        finish(future.result())
+                log.record(_record(item, target, "started", None, None))
+                pending.add(pool.submit(task, item, target, replace))
+            for future in cf.as_completed(pending):
+                finish(future.result())
+            pending = set()
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            for future in pending:
+                future.cancel()
+            for future in pending:  # let the images in flight finish (or clean up)
+                if not future.cancelled():
+                    finish(future.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def _record(item: InputFile, target: Path | None, status: str, reason: str | None,
+            error: str | None, **extra: Any) -> dict[str, Any]:  # fmt: skip
+    return {"input": str(item.path), "output": str(target) if target else None,
+            "status": status, "reason": reason, "error": error, **extra}  # fmt: skip
+
+
+def _process(item: InputFile, target: Path, pipeline: Any, *, backend: str | None,
+             lock: threading.Lock | None, overwrite: bool, max_pixels: int | None,
+             quality: int | None, compress_level: int | None) -> dict[str, Any]:  # fmt: skip
+    """One input through read → pipeline → write; every failure becomes a record."""
+    from npaccel.image._pipeline import StepError
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        image, info = read_image(item.path, max_pixels=max_pixels)
+        timings["read"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        stack = _to_stack(image, info.pages)
+        if lock is None:
+            result = pipeline.apply(stack, backend=backend)
+        else:
+            with lock:
+                result = pipeline.apply(stack, backend=backend)
+        out, pages = _from_stack(result)
+        timings["compute"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = write_image(target, out, overwrite=overwrite, quality=quality,
+                              compress_level=compress_level, pages=pages)  # fmt: skip
+        timings["write"] = time.perf_counter() - t2
+    except ImageError as exc:
+        return _record(item, target, "failed", exc.reason, str(exc), timings=timings)
+    except StepError as exc:
+        return _record(item, target, "failed", "step", str(exc), timings=timings)
+    except (OSError, ValueError, TypeError, MemoryError) as exc:
+        return _record(item, target, "failed", type(exc).__name__, f"{item.path}: {exc}",
+                       timings=timings)  # fmt: skip
+    sizes = {"input_bytes": info.file_bytes, "output_bytes": written,
+             "input_shape": list(image.shape), "output_shape": list(out.shape),
+             "input_dtype": str(image.dtype), "output_dtype": str(out.dtype)}  # fmt: skip
+    return _record(item, target, "ok", None, None, timings=timings, sizes=sizes)
