@@ -322,7 +322,7 @@ def _process(item: InputFile, target: Path, pipeline: Any, *, backend: str | Non
              lock: threading.Lock | None, overwrite: bool, max_pixels: int | None,
              quality: int | None, compress_level: int | None) -> dict[str, Any]:  # fmt: skip
     """One input through read → pipeline → write; every failure becomes a record."""
-    from npaccel.image._pipeline import StepError
+    from npaccel.image._ops import StepError
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
