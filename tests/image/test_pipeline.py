@@ -137,6 +137,14 @@ def test_weights_matrix_with_spaces_and_list_params():
                        " | channels [0] | channels 1")  # fmt: skip
     assert p[0]["weights"] == ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
     assert [s["channels"] for s in p.steps[1:]] == [(2, 1, 0), (0,), (1,)]
+    assert Pipeline.parse("channels -1,0")[0]["channels"] == (-1, 0)
+
+
+def test_per_channel_floats():
+    (step,) = Pipeline.parse("normalize mean=0.485,0.456,0.406 std=[0.229,0.224,0.225]")
+    assert step.kwargs == {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+    assert Pipeline.parse("normalize 0.5 2")[0].kwargs == {"mean": 0.5, "std": 2.0}
+    assert Pipeline.parse(str(step)) == Pipeline([step])
 
 
 def test_names_ignore_case_and_hyphens_and_accept_aliases():
@@ -336,7 +344,12 @@ def test_file_errors_name_the_file(tmp_path, name, text, message):
         ("astype int8", r"step 1 \(astype\): `dtype` must be one of \{'uint8', 'uint16', "
          r"'int16', 'int32', 'float32', 'float64'\}; got 'int8'"),
         ("astype", r"missing required parameter `dtype`"),
-        ("normalize std=0", r"`std` must be a float > 0 or none; got 0"),
+        ("normalize std=0", r"`std` must be a float > 0 or a list of them \(one per channel\) "
+         "or none; got 0"),
+        ("normalize std=1,0", r"`std` must be a float > 0 or a list .*; got \(1, 0\)"),
+        ("normalize mean=[]", r"`mean` must be a finite float or a list of them"),
+        ("rescale in_min=2 in_max=2", r"step 1 \(rescale\): `in_min` must be less than "
+         r"`in_max`; got in_min=2.0, in_max=2.0"),
         ("clip 3 1", r"step 1 \(clip\): `lo` must be <= `hi`; got lo=3.0, hi=1.0"),
         ("threshold", r"step 1 \(threshold\): give exactly one of `value` \(a float\) or "
          r"`method` \('otsu'\)"),
@@ -360,7 +373,7 @@ def test_file_errors_name_the_file(tmp_path, name, text, message):
         ("gamma 0", r"`gamma` must be a float > 0; got 0"),
         ("unsharp threshold=-1", r"`threshold` must be a float >= 0; got -1"),
         ("channels", r"missing required parameter `channels`"),
-        ("channels -1", r"`channels` must be a list of ints >= 0 \(e.g. 2,1,0 or \[0\]\)"),
+        ("channels 1.5", r"`channels` must be a list of ints \(e.g. 2,1,0 or \[0\]\); got 1.5"),
         ("channels []", r"`channels` must be a list of ints"),
         ("channels a,b", r"`channels` must be a list of ints .*; got \('a', 'b'\)"),
         ("stack 0", r"`count` must be an int >= 1; got 0"),
@@ -436,7 +449,7 @@ def test_describe_ops_is_json_ready_and_complete():
         assert op["summary"]
         for p in op["params"]:
             assert p["type"] in {"int", "float", "bool", "str", "choice", "int_list",
-                                 "float_matrix"}  # fmt: skip
+                                 "float_list", "float_matrix"}  # fmt: skip
             assert p["rule"]
             assert p["name"] != "op", "a parameter named op would clash with the dict form"
     by_name = {op["name"]: op for op in ops}
@@ -482,7 +495,10 @@ def _param_values(p: Param) -> st.SearchStrategy:
     elif p.type == "bool":
         values = st.booleans()
     elif p.type == "int_list":
-        values = st.lists(st.integers(0, 5), min_size=1, max_size=4).map(tuple)
+        values = st.lists(st.integers(-3, 5), min_size=1, max_size=4).map(tuple)
+    elif p.type == "float_list":
+        one = st.floats(lo, hi, exclude_min=p.open_low, exclude_max=p.open_high)
+        values = one | st.lists(one, min_size=1, max_size=4).map(tuple)
     elif p.type == "float_matrix":
         values = st.integers(1, 3).flatmap(lambda n: st.lists(
             st.lists(st.floats(-10, 10) | st.integers(-9, 9), min_size=n, max_size=n),

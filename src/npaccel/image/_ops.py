@@ -42,7 +42,8 @@ __all__ = [
 ]
 
 AXES = (1, 2)  # rows and columns of a (P, H, W, C) stack
-PARAM_TYPES = ("int", "float", "bool", "str", "choice", "int_list", "float_matrix")
+PARAM_TYPES = ("int", "float", "bool", "str", "choice", "int_list", "float_list",
+               "float_matrix")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- errors
@@ -124,8 +125,9 @@ def _is_int(value: Any) -> bool:
 class Param:
     """One typed parameter of an op.
 
-    ``type`` is one of {'int', 'float', 'bool', 'str', 'choice', 'int_list',
-    'float_matrix'}; ``low``/``high`` bound numbers (and list entries), ``open_low``/
+    ``type`` is one of {'int', 'float', 'bool', 'str', 'choice', 'int_list', 'float_list'
+    (a float, or one per channel), 'float_matrix'}; ``low``/``high`` bound numbers (and list
+    entries), ``open_low``/
     ``open_high`` make a bound strict; ``allowed`` lists a choice's values; a default of None
     means none is accepted; ``finite`` (floats) rejects inf and nan.
     """
@@ -173,9 +175,11 @@ class Param:
             rule = "one of {" + ", ".join(repr(a) for a in self.allowed or ()) + "}"
         elif self.type == "int":
             rule = "an int" + self._bounds()
-        elif self.type == "float":
+        elif self.type in ("float", "float_list"):
             rule = "a finite float" if self.finite and not self._bounds() else "a float"
             rule += self._bounds()
+            if self.type == "float_list":
+                rule += " or a list of them (one per channel)"
         elif self.type == "bool":
             rule = "true or false"
         elif self.type == "str":
@@ -233,6 +237,15 @@ class Param:
             if not items or not all(_is_int(v) and self._in_bounds(v) for v in items):
                 raise self._fail(value)
             return tuple(int(v) for v in items)
+        if kind == "float_list":
+            if _is_real(value):
+                return self._float(value, value)
+            if isinstance(value, str) or not isinstance(value, Iterable):
+                raise self._fail(value)
+            items = tuple(value)
+            if not items:
+                raise self._fail(value)
+            return tuple(self._float(v, value) for v in items)
         return self._matrix(value)
 
     def _float(self, value: Any, shown: Any) -> float:
@@ -548,13 +561,12 @@ def _geometry():
     return _geometry
 
 
-def _call(module: Callable[[], Any], name: str, **renamed: str) -> Callable[..., np.ndarray]:
-    """``run`` calling ``module().name(stack, **params)``, parameters renamed per ``renamed``
-    (op parameter → function keyword)."""
+def _call(module: Callable[[], Any], name: str) -> Callable[..., np.ndarray]:
+    """``run`` calling ``module().name(stack, **params)`` (op parameters are the function's
+    keywords; the module is imported on first use)."""
 
     def run(stack, backend, **params):
-        kwargs = {renamed.get(k, k): v for k, v in params.items()}
-        return getattr(module(), name)(stack, **kwargs)
+        return getattr(module(), name)(stack, **params)
 
     run.__name__ = name
     return run
@@ -593,6 +605,12 @@ def _check_threshold(p: dict[str, Any]) -> None:
     if (p["value"] is None) == (p["method"] is None):
         raise _fail("value", "give exactly one of `value` (a float) or `method` ('otsu'); "
                     f"got value={p['value']!r}, method={p['method']!r}")  # fmt: skip
+
+
+def _check_rescale(p: dict[str, Any]) -> None:
+    if p["in_min"] is not None and p["in_max"] is not None and not p["in_min"] < p["in_max"]:
+        raise _fail("in_min", f"`in_min` must be less than `in_max`; got in_min={p['in_min']!r}, "
+                    f"in_max={p['in_max']!r}")  # fmt: skip
 
 
 def _check_clip(p: dict[str, Any]) -> None:
@@ -658,53 +676,59 @@ def _side(name: str) -> Param:
                  low=0)  # fmt: skip
 
 
-_MAX_VALUE = Param("max_value", "float", None, "value of full scale (default: by dtype)",
-                   low=0, open_low=True)  # fmt: skip
+_MAX_VALUE = Param("max_value", "float", None, "the value of full scale (default: the integer "
+                   "dtype's maximum)", low=0, open_low=True)  # fmt: skip
 _PIXEL = (
     OpSpec("grayscale", "luma of RGB(A) → one channel", (
         Param("weights", "choice", "bt601", "luma weights", allowed=("bt601", "bt709")),),
         _call(_exposure, "grayscale"), changes_shape=True, aliases=("gray", "greyscale")),
-    OpSpec("to_float", "integers → floats in [0, 1] (of max_value)", (
+    OpSpec("to_float", "integers → floats of full scale 1: x / max_value", (
         Param("dtype", "choice", "float32", "float type", allowed=("float32", "float64")),
         _MAX_VALUE), _call(_exposure, "to_float"), changes_dtype=True),
-    OpSpec("from_float", "floats in [0, 1] → integers of full scale (rounded, saturated)", (
-        Param("dtype", "choice", "uint8", "integer type", allowed=("uint8", "uint16")),
+    OpSpec("from_float", "floats of full scale 1 → integers: x * max_value, rounded half to "
+           "even and saturated", (
+        Param("dtype", "choice", "uint8", "integer type", allowed=_INT_DTYPES),
         _MAX_VALUE), _call(_exposure, "from_float"), changes_dtype=True),
-    OpSpec("rescale", "linear map of [in_min, in_max] (default: the image's range) onto "
-           "[out_min, out_max]; float out", (
+    OpSpec("rescale", "linear map of [in_min, in_max] (default: each page's finite range) "
+           "onto [out_min, out_max], not clipped; float out", (
         Param("out_min", "float", 0.0, "output low"),
         Param("out_max", "float", 1.0, "output high"),
         Param("in_min", "float", None, "input low (default: image minimum)"),
         Param("in_max", "float", None, "input high (default: image maximum)")),
-        _call(_exposure, "rescale"), changes_dtype=True),
-    OpSpec("normalize", "(x - mean) / std (default: the image's own)", (
-        Param("mean", "float", None, "mean to subtract"),
-        Param("std", "float", None, "standard deviation to divide by", low=0, open_low=True)),
+        _call(_exposure, "rescale"), changes_dtype=True, check=_check_rescale),
+    OpSpec("normalize", "(x - mean) / std, float out (default: each page's channel stats)", (
+        Param("mean", "float_list", None, "mean to subtract, one or one per channel"),
+        Param("std", "float_list", None, "standard deviation to divide by, one or one per "
+              "channel", low=0, open_low=True)),
         _call(_exposure, "normalize"), changes_dtype=True),
     OpSpec("clip", "limit values to [lo, hi]", (
         Param("lo", "float", None, "lower limit", finite=False),
         Param("hi", "float", None, "upper limit", finite=False)),
         _call(_exposure, "clip"), check=_check_clip),
-    OpSpec("threshold", "binarise at `value` or by method='otsu'", (
-        Param("value", "float", None, "threshold value"),
+    OpSpec("threshold", "binarise: pixels > value (or Otsu's threshold of the whole stack) "
+           "become `high`, others 0; same dtype", (
+        Param("value", "float", None, "the threshold"),
         Param("method", "choice", None, "automatic threshold", allowed=("otsu",)),
-        Param("high", "float", None, "value of pixels above the threshold")),
+        Param("high", "float", None, "foreground value (default: the integer dtype's "
+              "maximum, 1.0 for floats)")),
         _call(_exposure, "threshold"), check=_check_threshold),
-    OpSpec("invert", "negative: max - x for integers, 1 - x for floats", (),
+    OpSpec("invert", "negative: max - x (unsigned), -1 - x (signed), 1 - x (floats)", (),
            _call(_exposure, "invert")),
-    OpSpec("equalize", "histogram equalisation", (
-        Param("bins", "int", None, "histogram bins (default: by dtype)", low=2),),
+    OpSpec("equalize", "histogram equalisation of each page and channel", (
+        Param("bins", "int", None, "float images only: histogram bins (default 256); integer "
+              "images use one bin per value", low=2),),
         _call(_exposure, "equalize")),
     OpSpec("gamma", "gamma correction: gain * x ** gamma (of full scale)", (
         Param("gamma", "float", REQUIRED, "exponent", low=0, open_low=True),
-        Param("gain", "float", 1.0, "multiplier", low=0)), _call(_exposure, "gamma")),
+        Param("gain", "float", 1.0, "multiplier")), _call(_exposure, "gamma")),
     OpSpec("unsharp", "unsharp mask: sharpen by amount × (image - Gaussian blur)", (
         Param("sigma", "float", 1.0, "blur standard deviation, in pixels", low=0),
         Param("amount", "float", 1.0, "strength"),
         Param("threshold", "float", 0.0, "only where |image - blur| exceeds it", low=0)),
         _call(_exposure, "unsharp_mask"), aliases=("unsharp_mask", "sharpen")),
     OpSpec("channels", "select / reorder channels: channels 2,1,0 (RGB → BGR), channels [0]", (
-        Param("channels", "int_list", REQUIRED, "channel indices, in output order", low=0),),
+        Param("channels", "int_list", REQUIRED, "channel indices in output order (negative "
+              "counts from the end)"),),
         _call(_exposure, "select_channels"), changes_shape=True,
         aliases=("select_channels",)),
     OpSpec("stack", "repeat a single channel `count` times (gray → RGB: stack 3)", (
