@@ -123,3 +123,11 @@ def test_float_output_and_non_uniform_weights_keep_the_float_path():
     assert_fast_path(x, (3, 3), 0.0, np.float32, taken=False)
     passes = _cpu._schedule((_cpu.Pass(0, np.array([0.25, 0.5, 0.25]), "reflect", 0),), 0.0)
     assert _cpu._box_plan(x, passes, 0.0, np.empty(0, np.uint8)) is None
+
+
+@pytest.mark.parametrize("cval", [float("nan"), 1e300, -2.5])
+def test_cval_is_ignored_outside_constant_mode(cval):
+    """scipy ignores cval unless mode is 'constant'; so must the integer path."""
+    x = make_input((6, 7), "uint8", seed=8)
+    got = box(x, (3, 3), "reflect", cval, 0, np.uint8)
+    np.testing.assert_array_equal(got, exact_box(x, (3, 3), "reflect", 0.0, 0, np.uint8))

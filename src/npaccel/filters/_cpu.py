@@ -475,10 +475,12 @@ def _run_box(src, dst, step: tuple[Pass, ...], cval, acc_dtype, scale_dtype):
     b = int(np.prod(shape[second.axis + 1 :], dtype=np.int64))
     three = (a, shape[first.axis], shape[second.axis] * b)
     window = len(first.weights) * len(second.weights)
-    clamp = not _holds_range(dst.dtype, src.dtype, cval)
+    # cval only enters sums in 'constant' mode (where _box_plan checked that it fits)
+    fill = int(cval) if "constant" in (first.mode, second.mode) else 0
+    clamp = not _holds_range(dst.dtype, src.dtype, fill)
     _box_int(src.reshape(three), dst.reshape(three), b, len(first.weights), _centre(first),
              _MODE_CODE[first.mode], len(second.weights), _centre(second),
-             _MODE_CODE[second.mode], int(cval), np.array([1.0 / window], scale_dtype), conv,
+             _MODE_CODE[second.mode], fill, np.array([1.0 / window], scale_dtype), conv,
              bounds, clamp, np.empty(0, acc_dtype))  # fmt: skip
 
 
