@@ -180,3 +180,35 @@ def test_killed_run_resumes_with_every_output_exactly_once(tmp_path):
         want = filters.median_filter(filters.gaussian_filter(image, 3, axes=(0, 1)), 5,
                                      axes=(0, 1))  # fmt: skip
         np.testing.assert_array_equal(read_image(out / f"img{i:02d}.png")[0], want)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
+    """SIGINT mid-run: exit 130, no temp files, every finished input recorded; --resume
+    then writes the rest."""
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(40):
+        write_image(src / f"img{i:02d}.png", rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    args = ["run", str(src), "-o", str(out), "-p", "gaussian sigma=3 | median size=5",
+            "--workers", "1", "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "npaccel", "image", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("img*.png"))) < 3:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert "interrupted" in stdout
+    assert not list(out.rglob(".npaccel-tmp-*"))
+    written = {p.name for p in out.glob("img*.png")}
+    assert 3 <= len(written) < 40
+    records = read_records(out / MANIFEST_NAME)
+    assert {Path(r["output"]).name for r in records if r["status"] == "ok"} == written
+    resumed = _cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"{len(written)} skipped" in resumed.stdout
+    assert sorted(p.name for p in out.glob("img*.png")) == [f"img{i:02d}.png" for i in range(40)]
