@@ -148,9 +148,9 @@ def test_cli_exit_codes_and_json(tmp_path):
     assert "gaussian" in {op["name"] for op in json.loads(ops.stdout)}
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_with_every_output_exactly_once(tmp_path):
-    """SIGKILL a run mid-way; --resume finishes it: every output once, no temp files."""
+def _start_slow_run(tmp_path, **popen):
+    """40 inputs, one worker, started as a subprocess; returns once 3 outputs exist, with
+    (input dir, output dir, CLI args, the process)."""
     src = tmp_path / "in"
     src.mkdir()
     rng = np.random.default_rng(1)
@@ -159,14 +159,18 @@ def test_killed_run_resumes_with_every_output_exactly_once(tmp_path):
     out = tmp_path / "out"
     args = ["run", str(src), "-o", str(out), "-p", "gaussian sigma=3 | median size=5",
             "--workers", "1", "--no-progress"]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "npaccel", "image", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "npaccel", "image", *args], **popen)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        done = list(out.glob("img*.png")) if out.exists() else []
-        if len(done) >= 3:
-            break
+    while time.monotonic() < deadline and len(list(out.glob("img*.png"))) < 3:
         time.sleep(0.02)
+    return src, out, args, proc
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_with_every_output_exactly_once(tmp_path):
+    """SIGKILL a run mid-way; --resume finishes it: every output once, no temp files."""
+    src, out, args, proc = _start_slow_run(tmp_path, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL)  # fmt: skip
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     first = len(list(out.glob("img*.png")))
@@ -186,19 +190,8 @@ def test_killed_run_resumes_with_every_output_exactly_once(tmp_path):
 def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
     """SIGINT mid-run: exit 130, no temp files, every finished input recorded; --resume
     then writes the rest."""
-    src = tmp_path / "in"
-    src.mkdir()
-    rng = np.random.default_rng(2)
-    for i in range(40):
-        write_image(src / f"img{i:02d}.png", rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
-    out = tmp_path / "out"
-    args = ["run", str(src), "-o", str(out), "-p", "gaussian sigma=3 | median size=5",
-            "--workers", "1", "--no-progress"]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "npaccel", "image", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(out.glob("img*.png"))) < 3:
-        time.sleep(0.02)
+    _src, out, args, proc = _start_slow_run(tmp_path, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stdout + stderr

@@ -104,11 +104,12 @@ def _scan(text: str) -> list[list[str]]:
     return steps
 
 
-def _split_top(raw: str) -> list[str]:
-    """``raw`` split at commas outside quotes and brackets."""
-    parts, start, depth, quote, i = [], 0, 0, None, 0
-    while i < len(raw):
-        c = raw[i]
+def _unquoted(text: str) -> Iterator[tuple[int, str, int]]:
+    """(index, character, bracket depth before it) of every character outside quotes (a
+    backslash in double quotes escapes the next one); a stray ']' leaves the depth at 0."""
+    depth, quote, i = 0, None, 0
+    while i < len(text):
+        c = text[i]
         if quote is not None:
             if c == "\\" and quote == '"':
                 i += 1
@@ -116,14 +117,22 @@ def _split_top(raw: str) -> list[str]:
                 quote = None
         elif c in _QUOTES:
             quote = c
-        elif c == "[":
-            depth += 1
-        elif c == "]":
-            depth -= 1
-        elif c == "," and depth == 0:
+        else:
+            yield i, c, depth
+            if c == "[":
+                depth += 1
+            elif c == "]" and depth > 0:
+                depth -= 1
+        i += 1
+
+
+def _split_top(raw: str) -> list[str]:
+    """``raw`` split at commas outside quotes and brackets."""
+    parts, start = [], 0
+    for i, c, depth in _unquoted(raw):
+        if c == "," and depth == 0:
             parts.append(raw[start:i])
             start = i + 1
-        i += 1
     parts.append(raw[start:])
     return parts
 
@@ -164,24 +173,7 @@ def _parse_value(raw: str) -> Any:
 def _strip_nested(inner: str) -> str:
     """``inner`` without its quoted strings and balanced brackets: what is left must hold no
     ']' (else the list closed early, as in ``[1]x[2]``)."""
-    out, depth, quote, i = [], 0, None, 0
-    while i < len(inner):
-        c = inner[i]
-        if quote is not None:
-            if c == "\\" and quote == '"':
-                i += 1
-            elif c == quote:
-                quote = None
-        elif c in _QUOTES:
-            quote = c
-        elif c == "[":
-            depth += 1
-        elif c == "]" and depth > 0:
-            depth -= 1
-        elif depth == 0:
-            out.append(c)
-        i += 1
-    return "".join(out)
+    return "".join(c for _, c, depth in _unquoted(inner) if depth == 0 and c != "[")
 
 
 def _parse_word(word: str) -> Any:
