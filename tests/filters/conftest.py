@@ -179,8 +179,29 @@ def _sum_of_gaussian_derivatives(name: str, work: np.ndarray, kwargs: dict[str, 
     return total if derivative == 2 else np.sqrt(total)
 
 
+def _gradient_magnitude(work: np.ndarray, kwargs: dict[str, Any]) -> np.ndarray:
+    """npaccel's gradient_magnitude: scipy's generic_gradient_magnitude of sobel/prewitt,
+    with each derivative restricted to `axes` as _edge_filter does."""
+    operator = kwargs.pop("operator", "sobel")
+    axes = kwargs.get("axes")
+    axes = range(work.ndim) if axes is None else ((axes,) if np.ndim(axes) == 0 else axes)
+    if len(axes) == 0:  # as scipy.ndimage.generic_gradient_magnitude: the input
+        return work.copy()
+    total = np.zeros_like(work)
+    for axis in axes:
+        part = _edge_filter(operator, work, axis, dict(kwargs))
+        total += part * part
+    return np.sqrt(total)
+
+
 def reference_raw(name: str, input: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
     """scipy.ndimage.<name> in float64 (complex128) on ``input.astype(...)``, not stored."""
+    if name == "gradient_magnitude":
+        kwargs = dict(zip(["operator"], args, strict=False)) | kwargs
+        kwargs.pop("backend", None)
+        kwargs.pop("output", None)
+        work = input.astype(np.complex128 if input.dtype.kind == "c" else np.float64)
+        return _gradient_magnitude(work, kwargs)
     fn = getattr(ndimage, name)
     positional = list(inspect.signature(fn).parameters)[1:]
     kwargs = dict(zip(positional, args, strict=False)) | kwargs

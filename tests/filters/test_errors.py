@@ -168,6 +168,10 @@ CASES = [
      r"`input` dtype must be one of \{.*\}; got float128"),
     ("unexpected keyword", lambda: F.gaussian_laplace(X, 1, truncat=3), TypeError,
      r"unexpected keyword argument\(s\) \['truncat'\]; allowed: truncate, radius"),
+    ("unknown edge operator", lambda: F.gradient_magnitude(X, "scharr"), ValueError,
+     r"`operator` must be one of \['prewitt', 'sobel'\]; got 'scharr'"),
+    ("edge operator not a string", lambda: F.gradient_magnitude(X, F.sobel), ValueError,
+     r"`operator` must be one of \['prewitt', 'sobel'\]; got <function sobel"),
     # backend
     ("unknown backend", lambda: F.uniform_filter(X, 3, backend="gpu"), ValueError,
      r"`backend` must be one of \['cpu', 'numpy'\] for filters; got 'gpu'"),

@@ -105,6 +105,12 @@ def edge_variants() -> Iterator[Variant]:
         yield (), {"axis": axis, "axes": axes}
 
 
+def gradient_magnitude_variants() -> Iterator[Variant]:
+    for axes in (None, (1, 2), (2, 0), (-1,), ()):
+        yield ("sobel",), {"axes": axes}
+    yield ("prewitt",), {}
+
+
 LINEAR: dict[str, Callable[[], Iterator[Variant]]] = {
     "correlate1d": correlate1d_variants,
     "convolve1d": correlate1d_variants,
@@ -119,6 +125,7 @@ LINEAR: dict[str, Callable[[], Iterator[Variant]]] = {
     "laplace": laplace_variants,
     "sobel": edge_variants,
     "prewitt": edge_variants,
+    "gradient_magnitude": gradient_magnitude_variants,
 }
 
 

@@ -607,16 +607,19 @@ def correlate_passes(input, passes, cval, out):
     return out
 
 
-def _fusable(pass_lists) -> int | None:
+def _fusable(pass_lists, cval) -> int | None:
     """The first of two adjacent axes that every pass of two pass lists lies on (at most one
-    pass per axis, in axis order), or None: then `combine_passes` runs them one by one."""
+    pass per axis, in axis order unless they commute — see `_schedule`), or None: then
+    `combine_passes` runs them one by one."""
     if len(pass_lists) != 2:
         return None
     axes = sorted({p.axis for passes in pass_lists for p in passes})
     if len(axes) != 2 or axes[1] != axes[0] + 1:
         return None
+    commute = cval == 0 or all(p.mode != "constant" for ps in pass_lists for p in ps)
     for passes in pass_lists:
-        if [p.axis for p in passes] != sorted({p.axis for p in passes}):
+        order = [p.axis for p in passes]
+        if len(set(order)) != len(order) or (order != sorted(order) and not commute):
             return None
     return axes[0]
 
@@ -630,7 +633,7 @@ def _fused_params(passes, v: int) -> tuple:
 
 def combine_passes(input, pass_lists, cval, out, combine):
     acc_dtype = compute_dtype(input.dtype, out.dtype)
-    v = _fusable(pass_lists)
+    v = _fusable(pass_lists, cval)
     if v is not None:  # the image case: one kernel, one read of the input, one write
         src = _kernel_input(input)
         if np.shares_memory(src, out):  # in-place call: rows around i are read after i is written
