@@ -8,13 +8,18 @@ reader, and the expected pixels come from the pipeline called in Python.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
+import warnings
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -165,7 +170,7 @@ def test_every_format_and_bit_depth_end_to_end(tmp_path, ext, pixels, text, tole
     assert header["schema"] == SCHEMA
     assert header["run"]["pipeline"] == str(Pipeline.parse(text))
     assert started == {"input": str(src / rel), "output": str(out / rel), "status": "started",
-                       "reason": None, "error": None}  # fmt: skip
+                       "reason": None, "error": None, "existed": False}  # fmt: skip
     assert {k: record[k] for k in ("input", "output", "status", "reason", "error")} == {
         "input": str(src / rel), "output": str(out / rel), "status": "ok", "reason": None,
         "error": None}  # fmt: skip
@@ -237,6 +242,20 @@ def test_a_format_that_cannot_hold_the_result_fails_that_image_with_the_fix(tmp_
     assert tree(out) == {"u.png", MANIFEST}
 
 
+def test_an_encoder_refusal_mid_write_leaves_no_temp_file(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    write_image(src / "ok.png", smooth(S3))
+    write_image(src / "wide.png", noise((2, 16_400, 3)))  # WebP holds at most 16383 columns
+    result = image_run(src, "-o", out, "-p", "invert", "--format", "webp")
+    assert result.exit_code == 1
+    failed = outcomes(out)[str(src / "wide.png")]
+    assert (failed["status"], failed["reason"]) == ("failed", "unsupported")
+    assert "16383" in failed["error"]
+    assert tree(out) == {"ok.webp", MANIFEST}  # the temp file the encoder filled is gone
+    assert not list(out.rglob(TEMP_GLOB))
+
+
 # ------------------------------------------------------------------------ bad inputs
 
 GOOD = {"good/a.png": noise((16, 20, 3)), "good/deeper/b.tif": noise((16, 20), np.uint16)}
@@ -250,9 +269,8 @@ def _png_with_damaged_pixels(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def _encoded(suffix: str, pixels: np.ndarray, pages: bool = False) -> bytes:
-    import io
-
+def _encoded(suffix: str, pixels: np.ndarray) -> bytes:
+    """``pixels`` encoded by Pillow or tifffile, in memory."""
     if suffix == ".tif":
         buffer = io.BytesIO()
         tifffile.imwrite(buffer, pixels, photometric="minisblack")
@@ -326,9 +344,45 @@ def test_a_bad_input_is_recorded_failed_and_the_others_succeed(tmp_path, name, m
     _check_bad_run(result, src, out, src / "bad" / name, reason, before)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file, whatever its mode")
-def test_an_unreadable_input_is_recorded_failed_and_the_others_succeed(tmp_path):
-    src, out = tmp_path / "in", tmp_path / "out"
+def _image_run_as_nobody(*args) -> SimpleNamespace:
+    """``image_run(*args)`` in a forked child with uid/gid 65534 (root may read any file):
+    its exit code and stdout. Kernels the child needs must be compiled before the fork."""
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns about forking with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                result = image_run(*args)
+                report = {"exit_code": result.exit_code, "stdout": result.stdout}
+            except BaseException as exc:
+                report = {"exit_code": -1, "stdout": repr(exc)}
+            os.write(write_end, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = json.loads(pipe.read().decode())
+    os.waitpid(pid, 0)
+    return SimpleNamespace(**report)
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory user 65534 may write in (pytest's tmp_path is private to its owner)."""
+    path = Path(tempfile.mkdtemp(prefix="npaccel-test-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_an_unreadable_input_is_recorded_failed_and_the_others_succeed(shared_dir):
+    src, out = shared_dir / "in", shared_dir / "out"
     _good_corpus(src)
     (src / "bad").mkdir()
     secret = src / "bad" / "secret.png"
@@ -336,7 +390,11 @@ def test_an_unreadable_input_is_recorded_failed_and_the_others_succeed(tmp_path)
     secret.chmod(0)
     try:
         before = snapshot(src)
-        result = image_run(src, "-o", out, "-p", "invert")
+        if os.geteuid() == 0:  # root reads anything: run as nobody, kernels compiled first
+            assert image_run(src / "good", "-o", shared_dir / "warm", "-p", "invert").exit_code == 0
+            result = _image_run_as_nobody(src, "-o", out, "-p", "invert")
+        else:
+            result = image_run(src, "-o", out, "-p", "invert")
         _check_bad_run(result, src, out, secret, "permission", before)
         assert "permission denied" in outcomes(out)[str(secret)]["error"]
         assert secret.stat().st_mode & 0o777 == 0  # its mode left as it was
@@ -494,20 +552,24 @@ def test_resume_after_a_complete_run_skips_everything_and_rewrites_nothing(tmp_p
     assert tree(out) == set(GOOD) | {MANIFEST}
 
 
-def test_resume_finishes_what_failed_and_skips_what_is_done(tmp_path):
+def test_resume_redoes_what_failed_or_lost_its_output_and_skips_the_rest(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     _good_corpus(src)
     (src / "late.png").write_bytes(b"")  # fails first, then is fixed
     assert image_run(src, "-o", out, "-p", "invert").exit_code == 1
-    done = snapshot(out)
     write_image(src / "late.png", noise((8, 8)), overwrite=True)
+    (out / "good/a.png").unlink()  # done, but its output is gone
+    kept = snapshot(out)["good/deeper/b.tif"]
     result = image_run(src, "-o", out, "-p", "invert", "--resume", "--json")
     assert result.exit_code == 0
     summary = json.loads(result.stdout)
-    assert (summary["ok"], summary["skipped"], summary["failed"]) == (1, len(GOOD), 0)
-    assert outcomes(out)[str(src / "late.png")]["status"] == "ok"
-    for rel in GOOD:
-        assert snapshot(out)[rel] == done[rel]
+    assert (summary["ok"], summary["skipped"], summary["failed"]) == (2, 1, 0)
+    final = outcomes(out)
+    assert {Path(k).name: v["status"] for k, v in final.items()} == {
+        "late.png": "ok", "a.png": "ok", "b.tif": "skipped"}  # fmt: skip
+    assert snapshot(out)["good/deeper/b.tif"] == kept
+    np.testing.assert_array_equal(decode(out / "good/a.png"),
+                                  expected("invert", GOOD["good/a.png"]))  # fmt: skip
     assert tree(out) == set(GOOD) | {"late.png", MANIFEST}
 
 
@@ -540,10 +602,6 @@ def test_without_overwrite_existing_outputs_are_kept_and_recorded(tmp_path):
     assert tree(out) == set(GOOD) | {MANIFEST}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: --resume replaces an output that existed before "
-                   "any run (recorded failed 'exists') although --overwrite was not given: the "
-                   "runner treats every input whose latest record is 'failed' as its own "
-                   "unfinished work (replace = overwrite or entry is not None)")  # fmt: skip
 def test_resume_keeps_an_output_that_existed_before_the_first_run(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     _good_corpus(src)
@@ -554,6 +612,57 @@ def test_resume_keeps_an_output_that_existed_before_the_first_run(tmp_path):
     assert (out / "good/a.png").read_bytes() == b"keep me"
     assert result.exit_code == 1
     assert outcomes(out)[str(src / "good/a.png")]["reason"] == "exists"
+
+
+def test_resume_recognises_the_output_dir_however_it_is_spelled(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _good_corpus(Path("in"))
+    assert image_run("in", "-o", "out", "-p", "invert").exit_code == 0
+    written = {k: v for k, v in snapshot(tmp_path / "out").items() if k != MANIFEST}
+    result = image_run("in", "-o", tmp_path / "out", "-p", "invert", "--resume", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["skipped"] == len(GOOD)
+    assert {k: v for k, v in snapshot(tmp_path / "out").items() if k != MANIFEST} == written
+
+
+def test_a_custom_manifest_path_and_a_dry_run(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _good_corpus(src)
+    plan = image_run(src, "-o", out, "-p", "invert", "--dry-run")
+    assert plan.exit_code == 0
+    assert plan.stdout.splitlines() == [
+        *(f"{src / rel} -> {out / rel}" for rel in sorted(GOOD)),
+        f"{len(GOOD)} to write, 0 rejected (dry run)"]  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # nothing read or written
+
+    log = tmp_path / "logs" / "run.jsonl"
+    result = image_run(src, "-o", out, "-p", "invert", "--manifest", log, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["manifest"] == str(log)
+    assert tree(out) == set(GOOD)  # no default manifest
+    assert sorted(r["status"] for r in outcomes_of(log).values()) == ["ok"] * len(GOOD)
+    again = image_run(src, "-o", out, "-p", "invert", "--manifest", log, "--resume", "--json")
+    assert json.loads(again.stdout)["skipped"] == len(GOOD)
+
+
+def outcomes_of(manifest: Path) -> dict[str, dict]:
+    lines = [json.loads(line) for line in manifest.read_text("utf-8").splitlines()]
+    return {e["input"]: e for e in lines if "input" in e and e["status"] != "started"}
+
+
+@pytest.mark.parametrize("where", ["output", "manifest"])
+def test_an_output_dir_that_is_a_file_is_one_error_line(tmp_path, where):
+    src = tmp_path / "in"
+    _good_corpus(src)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    args = ["-o", blocker] if where == "output" else ["-o", tmp_path / "out", "--manifest",
+                                                        blocker / "m.jsonl"]  # fmt: skip
+    result = image_run(src, *args, "-p", "invert")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("ERROR: ")
+    assert str(blocker) in result.stderr
+    assert blocker.read_text() == "not a directory"
 
 
 # ------------------------------------------------------------------ as users run it

@@ -732,6 +732,35 @@ def test_grayscale_matches_the_float64_formula(dtype, weights, channels):
     assert_stored(got, reference, dtype)
 
 
+@pytest.mark.parametrize("kind", ["contiguous", "strided", "negative", "fortran"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_grayscale_kernel_equals_the_numpy_reference_bit_for_bit(dtype, kind):
+    x = random_image((2, 7, 40000 // 7 // 14 + 3, 4), dtype, seed=25)  # > one kernel chunk
+    if dtype in ("float32", "float64"):
+        x[0, 0, :5, :3] = [[np.nan, 0, 0], [np.inf, 0, 0], [-np.inf, 1, 1], [0, np.nan, 0],
+                           [1e300 if dtype == "float64" else 3e38, 1e300 if dtype == "float64"
+                            else 3e38, 0]]  # fmt: skip
+    else:
+        info = np.iinfo(x.dtype)
+        x[0, 0, :2, :3] = [[info.max] * 3, [info.min] * 3]
+    x = layout(x, kind) if kind != "contiguous" else x
+    fast = grayscale(x, "bt709", backend="cpu")
+    reference = grayscale(x, "bt709", backend="numpy")
+    assert fast.dtype == reference.dtype == x.dtype
+    np.testing.assert_array_equal(fast, reference)
+    assert fast.flags.c_contiguous
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 3), (4, 0, 3), (1, 1, 3), (1, 1, 4)])
+def test_grayscale_of_empty_and_one_pixel_images(shape):
+    x = random_image(shape, "uint8", seed=26)
+    for backend in ("cpu", "numpy"):
+        got = grayscale(x, backend=backend)
+        assert got.shape == (*shape[:-1], 1)
+        reference = (x[..., :3].astype(np.float64) * WEIGHTS["bt601"]).sum(-1, keepdims=True)
+        np.testing.assert_array_equal(got, np.rint(reference).astype(np.uint8))
+
+
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
 def test_grayscale_matches_cv2_and_pillow(dtype):
     x = random_image((9, 11, 3), dtype, seed=23)
@@ -760,6 +789,9 @@ def test_grayscale_of_one_and_two_channels_and_errors():
     with pytest.raises(ValueError, match=r"`weights` must be one of \{'bt601', 'bt709'\}; "
                        r"got 'srgb'"):  # fmt: skip
         grayscale(np.zeros((2, 2, 3), np.uint8), "srgb")
+    with pytest.raises(ValueError, match=r"`backend` must be one of \{'cpu', 'numpy'\}; "
+                       r"got 'cuda'"):  # fmt: skip
+        grayscale(np.zeros((2, 2, 3), np.uint8), backend="cuda")
     np.testing.assert_array_equal(grayscale(np.array([[[255, 0, 0]]], np.uint8)), [[[76]]])
 
 

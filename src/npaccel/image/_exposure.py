@@ -39,6 +39,7 @@ __all__ = [
 
 FLOAT_DTYPES = ("float32", "float64")
 INT_DTYPES = ("uint8", "uint16", "int16", "int32")
+PIXEL_BACKENDS = ("cpu", "numpy")  # of the pixel ops that have a Numba kernel
 LUMA_WEIGHTS = {"bt601": (0.299, 0.587, 0.114), "bt709": (0.2126, 0.7152, 0.0722)}
 _SPATIAL = (-3, -2)
 _PAGE = (-3, -2, -1)
@@ -670,7 +671,7 @@ def clip(img, lo: float | None = None, hi: float | None = None) -> np.ndarray:
 # --- channels -----------------------------------------------------------------------------
 
 
-def grayscale(img, weights: str = "bt601") -> np.ndarray:
+def grayscale(img, weights: str = "bt601", *, backend: str | None = None) -> np.ndarray:
     """One luma channel: (..., H, W, C) -> (..., H, W, 1).
 
     Parameters
@@ -681,6 +682,9 @@ def grayscale(img, weights: str = "bt601") -> np.ndarray:
     weights : {'bt601', 'bt709'}, optional
         ITU-R BT.601 (0.299, 0.587, 0.114), as OpenCV and Pillow (default), or BT.709
         (0.2126, 0.7152, 0.0722).
+    backend : {'cpu', 'numpy'}, optional
+        'cpu' (default): one parallel Numba pass; 'numpy': three NumPy multiply-adds, the
+        reference (bit-identical results).
 
     Returns
     -------
@@ -694,6 +698,8 @@ def grayscale(img, weights: str = "bt601") -> np.ndarray:
     """
     x = check_image(img)
     check_choice(weights, "weights", tuple(LUMA_WEIGHTS))
+    if backend is not None:
+        check_choice(backend, "backend", PIXEL_BACKENDS)
     channels = x.shape[-1]
     if channels > 4:
         raise ValueError(
@@ -703,11 +709,16 @@ def grayscale(img, weights: str = "bt601") -> np.ndarray:
     if channels <= 2:
         return x[..., :1].copy(order="C")
     work = compute_dtype(x.dtype, x.dtype)
+    out = np.empty((*x.shape[:-1], 1), x.dtype)
+    if backend != "numpy" and x.size:
+        from npaccel.image._kernels import luma
+
+        return luma(x, np.array(LUMA_WEIGHTS[weights], dtype=work), out)
     wr, wg, wb = (work.type(w) for w in LUMA_WEIGHTS[weights])
     luma = np.multiply(x[..., 0], wr, dtype=work)
     luma += np.multiply(x[..., 1], wg, dtype=work)
     luma += np.multiply(x[..., 2], wb, dtype=work)
-    return store(luma[..., None], np.empty((*x.shape[:-1], 1), x.dtype))
+    return store(luma[..., None], out)
 
 
 def unsharp_mask(img, sigma: float = 1.0, amount: float = 1.0,

@@ -5,8 +5,10 @@ is finished, so a run killed at any point leaves every finished input on record;
 line describes the run (pipeline, options, start time). An input is recorded ``started``
 when it is handed to a worker, then ``ok``, ``failed`` or ``skipped``. ``--resume`` reads
 it back: inputs recorded ``ok`` whose output exists are skipped; an input whose latest
-record is ``started`` or ``failed`` is this tool's own unfinished work, and its output (a
-complete file, if the killed run published it before recording it) may be replaced.
+record is ``started`` with no output there before (``"existed": false``) is this tool's own
+unfinished work, and its output (a complete file, if the killed run published it before
+recording it) may be replaced. Outputs are compared as absolute paths, however the output
+directory was spelled.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST_NAME", "Manifest", "is_done", "latest_records", "read_records"]
+__all__ = ["MANIFEST_NAME", "Manifest", "is_done", "is_ours", "latest_records", "read_records"]
 
 MANIFEST_NAME = ".npaccel-manifest.jsonl"  # hidden: input discovery never picks it up
 SCHEMA = "npaccel.image.manifest/1"
@@ -86,7 +88,19 @@ def latest_records(path: os.PathLike | str) -> dict[str, dict[str, Any]]:
     return latest
 
 
+def _same_path(recorded: Any, path: os.PathLike | str) -> bool:
+    return isinstance(recorded, str) and os.path.abspath(recorded) == os.path.abspath(path)
+
+
 def is_done(entry: dict[str, Any] | None, output: os.PathLike | str) -> bool:
     """Whether a record says its input was written to ``output``, and that file exists."""
     return (entry is not None and entry.get("status") == "ok"
-            and entry.get("output") == str(output) and Path(output).exists())  # fmt: skip
+            and _same_path(entry.get("output"), output) and Path(output).exists())  # fmt: skip
+
+
+def is_ours(entry: dict[str, Any] | None, output: os.PathLike | str) -> bool:
+    """Whether an existing ``output`` is a file this tool was writing when a run stopped
+    (the latest record is ``started`` for this output, which did not exist before), so a
+    resumed run may replace it without ``overwrite``."""
+    return (entry is not None and entry.get("status") == "started"
+            and entry.get("existed") is False and _same_path(entry.get("output"), output))

@@ -559,11 +559,15 @@ def _geometry():
     return _geometry
 
 
-def _call(module: Callable[[], Any], name: str) -> Callable[..., np.ndarray]:
+def _call(module: Callable[[], Any], name: str,
+          with_backend: bool = False) -> Callable[..., np.ndarray]:  # fmt: skip
     """``run`` calling ``module().name(stack, **params)`` (op parameters are the function's
-    keywords; the module is imported on first use)."""
+    keywords, plus ``backend=`` for functions that have one; the module is imported on
+    first use)."""
 
     def run(stack, backend, **params):
+        if with_backend:
+            params["backend"] = backend
         return getattr(module(), name)(stack, **params)
 
     run.__name__ = name
@@ -679,7 +683,8 @@ _MAX_VALUE = Param("max_value", "float", None, "the value of full scale (default
 _PIXEL = (
     OpSpec("grayscale", "luma of RGB(A) → one channel", (
         Param("weights", "choice", "bt601", "luma weights", allowed=("bt601", "bt709")),),
-        _call(_exposure, "grayscale"), changes_shape=True, aliases=("gray", "greyscale")),
+        _call(_exposure, "grayscale", with_backend=True), uses_backend=True, changes_shape=True,
+        aliases=("gray", "greyscale")),
     OpSpec("to_float", "integers → floats of full scale 1: x / max_value", (
         Param("dtype", "choice", "float32", "float type", allowed=("float32", "float64")),
         _MAX_VALUE), _call(_exposure, "to_float"), changes_dtype=True),

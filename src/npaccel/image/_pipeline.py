@@ -461,7 +461,11 @@ class Pipeline:
         if suffix not in (".json", ".yaml", ".yml", ".txt"):
             raise PipelineError("a pipeline file must end in .json, .yaml, .yml or .txt; "
                                 f"got {str(path)!r}")  # fmt: skip
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise PipelineError(f"cannot read pipeline file {str(path)!r}: {why}") from None
         try:
             if suffix == ".txt":
                 return cls.parse(text)

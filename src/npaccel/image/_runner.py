@@ -31,7 +31,7 @@ import numpy as np
 
 from npaccel import threads
 from npaccel.image._io import DEFAULT_MAX_PIXELS, ImageError, read_image, write_image
-from npaccel.image._manifest import MANIFEST_NAME, Manifest, is_done, latest_records
+from npaccel.image._manifest import MANIFEST_NAME, Manifest, is_done, is_ours, latest_records
 from npaccel.image._paths import InputFile, discover_inputs, plan_outputs
 
 __all__ = ["RunSummary", "run"]
@@ -213,7 +213,7 @@ def run(
     cpus = threads.usable_cpus()
     workers = cpus if workers is None else _positive("workers", workers)
     max_inflight = 2 * workers if max_inflight is None else _positive("max_inflight", max_inflight)
-    out_root = Path(output_dir)
+    out_root = Path(os.path.abspath(output_dir))  # recorded absolute, as the inputs are
     manifest_path = Path(manifest) if manifest is not None else out_root / MANIFEST_NAME
 
     summary = RunSummary(dry_run=dry_run, manifest=str(manifest_path))
@@ -227,7 +227,8 @@ def run(
         summary.failed = len(rejected)
         return summary
 
-    out_root.mkdir(parents=True, exist_ok=True)
+    _make_dir(out_root, "output_dir")
+    _make_dir(manifest_path.absolute().parent, "manifest")
     if resume:
         from npaccel.image._io import cleanup_temp_files
 
@@ -266,8 +267,8 @@ def run(
             entry = earlier.get(str(item.path))
             if is_done(entry, target):
                 finish(_record(item, target, "skipped", "done", "recorded done by an earlier run"))
-            else:  # an earlier run's unfinished input: its output is ours to replace
-                todo.append((item, target, overwrite or entry is not None))
+            else:  # the output a killed run published before recording it is ours to replace
+                todo.append((item, target, overwrite or is_ours(entry, target)))
 
         def init() -> None:
             import numba
@@ -287,7 +288,9 @@ def run(
                     finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                     for future in finished:
                         finish(future.result())
-                log.record(_record(item, target, "started", None, None))
+                # existed: a file this run may not replace is there (see _manifest)
+                existed = not replace and os.path.lexists(target)
+                log.record(_record(item, target, "started", None, None, existed=existed))
                 pending.add(pool.submit(task, item, target, replace))
             for future in cf.as_completed(pending):
                 finish(future.result())
@@ -304,6 +307,17 @@ def run(
             bar.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _make_dir(path: Path, name: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ValueError(f"`{name}`: {str(path)!r} (or a folder above it) exists and is not "
+                         "a directory") from None  # fmt: skip
+    except OSError as exc:
+        raise ValueError(f"`{name}`: cannot create directory {str(path)!r}: "
+                         f"{exc.strerror or exc}") from None  # fmt: skip
 
 
 def _positive(name: str, value: Any) -> int:
