@@ -247,13 +247,54 @@ def test_tiff_compress_level_uses_deflate_and_default_is_uncompressed(tmp_path):
         assert tif.pages[0].compression == tifffile.COMPRESSION.NONE
 
 
-def test_png_compress_level_defaults_to_fast(tmp_path):
+@pytest.mark.parametrize("encoder", ["pillow", "opencv"])
+def test_png_compress_level_defaults_to_fast(tmp_path, encoder):
     image = smooth((64, 64, 3))
-    sizes = {level: write_image(tmp_path / f"{level}.png", image, compress_level=level)
-             for level in (0, 1, 9)}
-    default = write_image(tmp_path / "default.png", image)
-    assert default == sizes[1]
+    sizes = {level: write_image(tmp_path / f"{level}.png", image, compress_level=level,
+                                png_encoder=encoder)
+             for level in (0, 1, 9)}  # fmt: skip
+    default = write_image(tmp_path / "default.png", image, png_encoder=encoder)
     assert sizes[0] > sizes[1] >= sizes[9]
+    if encoder == "pillow":
+        assert default == sizes[1]
+    else:  # OpenCV's own default, zlib level 1 with run-length matching: compressed
+        assert sizes[0] > default
+    for path in tmp_path.iterdir():
+        np.testing.assert_array_equal(read_image(path)[0], image)
+
+
+PNG_LAYOUTS = [(np.uint8, (5, 7)), (np.uint8, (5, 7, 1)), (np.uint8, (5, 7, 2)),
+               (np.uint8, (5, 7, 3)), (np.uint8, (5, 7, 4)), (np.uint16, (5, 7)),
+               (np.uint8, (1, 1, 3))]  # fmt: skip
+
+
+@pytest.mark.parametrize(("dtype", "shape"), PNG_LAYOUTS)
+@pytest.mark.parametrize("view", ["contiguous", "negative", "strided"])
+def test_opencv_and_pillow_png_encoders_write_the_same_pixels(tmp_path, dtype, shape, view):
+    base = noise(tuple(2 * n for n in shape[:2]) + shape[2:], dtype)
+    image = {"contiguous": base[: shape[0], : shape[1]].copy(),
+             "negative": base[shape[0] - 1 :: -1, shape[1] - 1 :: -1],
+             "strided": base[::2, ::2]}[view]  # fmt: skip
+    for encoder in ("pillow", "opencv"):
+        write_image(tmp_path / f"{encoder}.png", image, png_encoder=encoder)
+    ours, _ = read_image(tmp_path / "opencv.png")
+    theirs, _ = read_image(tmp_path / "pillow.png")
+    np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(ours, image[..., 0] if shape[-1:] == (1,) else image)
+    with Image.open(tmp_path / "opencv.png") as im:  # RGB stays RGB: no BGR swap on disk
+        assert np.array_equal(np.asarray(im), ours)
+    assert temp_files(tmp_path) == []
+
+
+def test_png_encoder_choice_is_validated(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match=r"`png_encoder` must be one of .*; got 'libpng'"):
+        write_image(tmp_path / "x.png", noise((3, 3)), png_encoder="libpng")
+    monkeypatch.setattr(_io, "_has_opencv", lambda: False)
+    assert _io.resolve_png_encoder("auto") == "pillow"
+    with pytest.raises(ValueError, match=r"'opencv' needs OpenCV: pip install 'npaccel\[opencv\]'"):
+        write_image(tmp_path / "x.png", noise((3, 3)), png_encoder="opencv")
+    write_image(tmp_path / "x.png", noise((3, 3)))  # auto without OpenCV: Pillow
+    assert temp_files(tmp_path) == []
 
 
 def test_format_argument_overrides_the_extension(tmp_path):
@@ -705,7 +746,7 @@ def test_a_target_created_while_encoding_is_not_replaced(tmp_path, monkeypatch):
         real(fh, *args)
 
     monkeypatch.setitem(_io._ENCODERS, "PILLOW", racing)
-    assert reason_of(lambda: write_image(target, noise((3, 3)))) == "exists"
+    assert reason_of(lambda: write_image(target, noise((3, 3)), png_encoder="pillow")) == "exists"
     assert target.read_bytes() == b"the other writer's"
     assert temp_files(tmp_path) == []
 
@@ -740,7 +781,7 @@ def test_any_failure_removes_the_temp_file_and_keeps_the_target(tmp_path, monkey
     monkeypatch.setitem(_io._ENCODERS, "PILLOW", failing)
     expected = ImageError if isinstance(error, OSError) else type(error)
     with pytest.raises(expected) as caught:
-        write_image(target, noise((3, 3)), overwrite=overwrite)
+        write_image(target, noise((3, 3)), overwrite=overwrite, png_encoder="pillow")
     if isinstance(error, OSError):
         assert caught.value.reason == "unwritable"
         assert "No space left on device" in str(caught.value)

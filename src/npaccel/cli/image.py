@@ -59,6 +59,8 @@ def _param_text(param: dict) -> str:
               help="Refuse larger inputs (decompression bombs); 0: no limit.")  # fmt: skip
 @click.option("--quality", type=click.IntRange(1, 100), help="JPEG/WebP quality.")
 @click.option("--compress-level", type=click.IntRange(0, 9), help="PNG/TIFF deflate level.")
+@click.option("--png-encoder", type=click.Choice(["auto", "pillow", "opencv"]), default="auto",
+              show_default=True, help="PNG writer (same pixels); auto: OpenCV if installed.")
 @click.option("--manifest", type=click.Path(dir_okay=False), help="Manifest path (JSON lines).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--resume", is_flag=True, help="Skip inputs the manifest records as done.")
@@ -66,8 +68,8 @@ def _param_text(param: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def run_command(inputs, output_dir, text, pipeline_file, fmt, backend, workers, max_inflight,
-                max_pixels, quality, compress_level, manifest, overwrite, resume, dry_run,
-                as_json, no_progress) -> None:  # fmt: skip
+                max_pixels, quality, compress_level, png_encoder, manifest, overwrite, resume,
+                dry_run, as_json, no_progress) -> None:  # fmt: skip
     """Apply a pipeline to every image of INPUTS (folders, globs, @list files, files).
 
     Exit status: 0 all ok, 1 some inputs failed (see the manifest), 2 usage error,
@@ -87,7 +89,8 @@ def run_command(inputs, output_dir, text, pipeline_file, fmt, backend, workers, 
         summary = run(inputs, output_dir, pipeline, format=fmt, overwrite=overwrite,
                       resume=resume, backend=backend, workers=workers,
                       max_inflight=max_inflight, max_pixels=limit, quality=quality,
-                      compress_level=compress_level, manifest=manifest, dry_run=dry_run,
+                      compress_level=compress_level, png_encoder=png_encoder,
+                      manifest=manifest, dry_run=dry_run,
                       progress=not (no_progress or as_json) and sys.stderr.isatty())  # fmt: skip
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc), USAGE)

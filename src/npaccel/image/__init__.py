@@ -23,6 +23,7 @@ _EXPORTS = {
     "RunSummary": "_runner",
     "read_image": "_io",
     "write_image": "_io",
+    "resolve_png_encoder": "_io",
     "ImageError": "_io",
     "ImageInfo": "_io",
     "discover_inputs": "_paths",

@@ -488,7 +488,8 @@ _NO_HARD_LINKS = {errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, err
 
 def write_image(path: str | os.PathLike, image: np.ndarray, *, format: str | None = None,
                 overwrite: bool = False, quality: int | None = None,
-                compress_level: int | None = None, pages: bool = False) -> int:
+                compress_level: int | None = None, pages: bool = False,
+                png_encoder: str = "auto") -> int:
     """Encode ``image`` into ``path`` atomically.
 
     Parameters
@@ -511,6 +512,10 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, format: str | Non
         writes uncompressed). Ignored for the other formats.
     pages : bool, optional
         ``image`` is a page stack, written as a multi-page TIFF (TIFF only).
+    png_encoder : {'auto', 'pillow', 'opencv'}, optional
+        Who writes PNG: 'auto' (default) is OpenCV when installed, else Pillow. Both write
+        the same pixels (PNG is lossless); OpenCV is 2–5× faster and its files are a little
+        smaller. Gray + alpha is always written by Pillow.
 
     Returns
     -------
@@ -536,8 +541,9 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, format: str | Non
     RGB; TIFF uint8, uint16, int16, int32, float32 and float64 with any number of channels.
     bool arrays are refused: convert them first.
 
-    PNG defaults to zlib level 1, as OpenCV does: a batch job is IO-bound, and level 6
-    (Pillow's default) costs several times the encode time for a few percent of size.
+    PNG defaults to a fast setting: OpenCV's default (zlib level 1 with run-length
+    matching), or Pillow at zlib level 1 — a batch job is IO-bound, and level 6 (Pillow's
+    default) costs several times the encode time for a few percent of size.
 
     The encoder writes ``.npaccel-tmp-*.part`` in the target's directory, which is
     fsynced, given the permissions a new file gets (0o666 less the umask) and published
@@ -550,7 +556,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, *, format: str | Non
     _check_option("quality", quality, 1, 100)
     _check_option("compress_level", compress_level, 0, 9)
     array = _writable(path, np.asarray(image), fmt, bool(pages))
-    encode = _ENCODERS["TIFF" if fmt == "TIFF" else "PILLOW"]
+    encode = _encoder(fmt, array, resolve_png_encoder(png_encoder))
     return _write_atomic(path, overwrite,
                          lambda fh: encode(fh, array, fmt, quality, compress_level, pages))
 
@@ -634,7 +640,59 @@ def _encode_tiff(fh: IO[bytes], image: np.ndarray, fmt: str, quality: int | None
     tifffile.imwrite(fh, image, **options)
 
 
-_ENCODERS: dict[str, Callable[..., None]] = {"PILLOW": _encode_pillow, "TIFF": _encode_tiff}
+def _encode_png_opencv(fh: IO[bytes], image: np.ndarray, fmt: str, quality: int | None,
+                       compress_level: int | None, pages: bool) -> None:
+    """PNG through OpenCV's libpng: the same pixels as Pillow's encoder, written 2–5× faster
+    (Pillow tries all five row filters on every row; docs/image.md has the figures)."""
+    import cv2
+
+    if image.ndim == 3:  # RGB(A) -> OpenCV's BGR(A)
+        image = np.ascontiguousarray(image[..., [2, 1, 0, 3][: image.shape[-1]]])
+    # No parameters: OpenCV's fast default (zlib level 1, RLE); an explicit level is honoured.
+    params = [] if compress_level is None else [cv2.IMWRITE_PNG_COMPRESSION, compress_level]
+    ok, encoded = cv2.imencode(".png", image, params)
+    if not ok:
+        raise ImageError("unsupported", f"OpenCV's PNG encoder refused an array of dtype "
+                                        f"{image.dtype} and shape {image.shape}")  # fmt: skip
+    fh.write(encoded.data)
+
+
+def _has_opencv() -> bool:
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+PNG_ENCODERS = ("auto", "pillow", "opencv")
+
+
+def resolve_png_encoder(choice: str = "auto") -> str:
+    """The PNG encoder ``choice`` means here: 'auto' is 'opencv' when OpenCV is installed
+    (the `opencv` extra), else 'pillow'. Raises ValueError for another name, or for
+    'opencv' without OpenCV."""
+    if choice not in PNG_ENCODERS:
+        raise ValueError(f"`png_encoder` must be one of {set(PNG_ENCODERS)}; got {choice!r}")
+    if choice == "auto":
+        return "opencv" if _has_opencv() else "pillow"
+    if choice == "opencv" and not _has_opencv():
+        raise ValueError("`png_encoder` 'opencv' needs OpenCV: pip install "
+                         "'npaccel[opencv]' (opencv-python-headless)")  # fmt: skip
+    return choice
+
+
+_ENCODERS: dict[str, Callable[..., None]] = {
+    "PILLOW": _encode_pillow, "TIFF": _encode_tiff, "OPENCV-PNG": _encode_png_opencv}
+
+
+def _encoder(fmt: str, image: np.ndarray, png: str) -> Callable[..., None]:
+    if fmt == "TIFF":
+        return _ENCODERS["TIFF"]
+    gray_alpha = image.ndim == 3 and image.shape[-1] == 2  # OpenCV has no such PNG
+    if fmt == "PNG" and png == "opencv" and not gray_alpha:
+        return _ENCODERS["OPENCV-PNG"]
+    return _ENCODERS["PILLOW"]
 
 
 def _write_atomic(path: Path, overwrite: bool, encode: Callable[[IO[bytes]], None]) -> int:

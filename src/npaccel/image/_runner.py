@@ -30,7 +30,13 @@ from typing import Any
 import numpy as np
 
 from npaccel import threads
-from npaccel.image._io import DEFAULT_MAX_PIXELS, ImageError, read_image, write_image
+from npaccel.image._io import (
+    DEFAULT_MAX_PIXELS,
+    ImageError,
+    read_image,
+    resolve_png_encoder,
+    write_image,
+)
 from npaccel.image._manifest import MANIFEST_NAME, Manifest, is_done, is_ours, latest_records
 from npaccel.image._paths import InputFile, discover_inputs, plan_outputs
 
@@ -138,7 +144,7 @@ def _compute_lock() -> threading.Lock | None:
 
     from npaccel import filters
 
-    filters.uniform_filter(np.zeros((2, 2), np.float32), 1)  # starts Numba's thread pool
+    filters.uniform_filter(np.zeros((4, 4), np.float32), 3)  # a parallel kernel: starts the pool
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run: nothing to protect
@@ -160,6 +166,7 @@ def run(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     quality: int | None = None,
     compress_level: int | None = None,
+    png_encoder: str = "auto",
     manifest: str | os.PathLike | None = None,
     dry_run: bool = False,
     progress: bool = False,
@@ -191,6 +198,9 @@ def run(
         Refuse inputs with more pixels (decompression bombs); None: no limit.
     quality, compress_level : int, optional
         JPEG/WebP quality 1–100; PNG/TIFF deflate level 0–9.
+    png_encoder : {'auto', 'pillow', 'opencv'}
+        Who writes PNG outputs (same pixels; OpenCV 2–5× faster). 'auto': OpenCV when
+        installed (the `opencv` extra), else Pillow.
     manifest : str or path, optional
         The JSON-lines manifest. Default: ``output_dir/.npaccel-manifest.jsonl``.
     dry_run : bool
@@ -210,6 +220,7 @@ def run(
         pipeline = Pipeline.parse(pipeline)
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"`backend` must be one of {set(BACKENDS)}; got {backend!r}")
+    png_encoder = resolve_png_encoder(png_encoder)
     cpus = threads.usable_cpus()
     workers = cpus if workers is None else _positive("workers", workers)
     max_inflight = 2 * workers if max_inflight is None else _positive("max_inflight", max_inflight)
@@ -238,7 +249,8 @@ def run(
         earlier = {}
     header = {"pipeline": str(pipeline), "inputs": [str(s) for s in inputs],
               "output_dir": str(out_root), "format": format, "backend": backend or "cpu",
-              "workers": workers, "resume": resume, "overwrite": overwrite}  # fmt: skip
+              "workers": workers, "resume": resume, "overwrite": overwrite,
+              "png_encoder": png_encoder}  # fmt: skip
     kernel_threads = threads.threads_per_worker(workers, cpus=cpus)
     lock = _compute_lock()
     start = time.perf_counter()
@@ -278,7 +290,8 @@ def run(
         def task(item: InputFile, target: Path, replace: bool) -> dict[str, Any]:
             return _process(item, target, pipeline, backend=backend, lock=lock,
                             overwrite=replace, max_pixels=max_pixels,
-                            quality=quality, compress_level=compress_level)  # fmt: skip
+                            quality=quality, compress_level=compress_level,
+                            png_encoder=png_encoder)  # fmt: skip
 
         pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="npaccel-image", initializer=init)
         pending: set[cf.Future] = set()
@@ -334,7 +347,8 @@ def _record(item: InputFile, target: Path | None, status: str, reason: str | Non
 
 def _process(item: InputFile, target: Path, pipeline: Any, *, backend: str | None,
              lock: threading.Lock | None, overwrite: bool, max_pixels: int | None,
-             quality: int | None, compress_level: int | None) -> dict[str, Any]:  # fmt: skip
+             quality: int | None, compress_level: int | None,
+             png_encoder: str) -> dict[str, Any]:  # fmt: skip
     """One input through read → pipeline → write; every failure becomes a record."""
     from npaccel.image._ops import StepError
 
@@ -355,7 +369,8 @@ def _process(item: InputFile, target: Path, pipeline: Any, *, backend: str | Non
         t2 = time.perf_counter()
         target.parent.mkdir(parents=True, exist_ok=True)
         written = write_image(target, out, overwrite=overwrite, quality=quality,
-                              compress_level=compress_level, pages=pages)  # fmt: skip
+                              compress_level=compress_level, pages=pages,
+                              png_encoder=png_encoder)  # fmt: skip
         timings["write"] = time.perf_counter() - t2
     except ImageError as exc:
         return _record(item, target, "failed", exc.reason, str(exc), timings=timings)
