@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
-from npaccel import filters
+from npaccel import filters, threads
+from npaccel.cli import cli
 from npaccel.image import Pipeline, read_image, run, write_image
 from npaccel.image._manifest import MANIFEST_NAME, read_records
 
@@ -205,3 +207,28 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"{len(written)} skipped" in resumed.stdout
     assert sorted(p.name for p in out.glob("img*.png")) == [f"img{i:02d}.png" for i in range(40)]
+
+
+def test_the_summary_says_where_the_time_went(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        write_image(src / f"{i}.png", np.full((8, 9, 3), 40 * i, np.uint8))
+    result = CliRunner().invoke(cli, ["image", "run", str(src), "-o", str(tmp_path / "out"),
+                                      "-p", "grayscale | sobel", "--no-progress",
+                                      "--workers", "2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("3 ok, 0 failed, 0 skipped of 3 in ")
+    assert "time per stage (images written)" in lines[1]
+    for stage in ("read", "compute", "write"):
+        assert any(line.split("│")[1:2] == [f" {stage:<7} "] for line in lines), stage
+    assert lines[-1].startswith("manifest: ")
+
+    again = CliRunner().invoke(cli, ["image", "run", str(src), "-o", str(tmp_path / "out2"),
+                                     "-p", "grayscale | sobel", "--json"])  # fmt: skip
+    data = json.loads(again.output)
+    stages = data["stage_seconds"]
+    assert set(stages) == {"read", "compute", "write"}
+    assert all(t > 0 for t in stages.values())
+    assert sum(stages.values()) <= data["seconds"] * threads.usable_cpus() * 1.05

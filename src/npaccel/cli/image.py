@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from npaccel import threads
 from npaccel.cli._common import fail, write_json
 
 __all__ = ["image"]
@@ -97,9 +98,30 @@ def run_command(inputs, output_dir, text, pipeline_file, fmt, backend, workers, 
     if as_json:
         write_json(summary.to_dict())
     else:
-        for line in format_summary(summary):
+        headline, *rest = format_summary(summary)
+        click.echo(headline)
+        if summary.stage_seconds:
+            print_stage_table(summary, workers or threads.usable_cpus())
+        for line in rest:
             click.echo(line)
     sys.exit(summary.exit_code)
+
+
+def print_stage_table(summary, workers: int) -> None:
+    """Where the time went: each stage's total and per-image time, and its share of the
+    workers' time (the rest: waiting on other workers' IO or kernels, and bookkeeping)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="time per stage (images written)", title_justify="left",
+                  header_style="bold")  # fmt: skip
+    for name in ("stage", "total s", "per image ms", "share of worker time"):
+        table.add_column(name, justify="left" if name == "stage" else "right")
+    busy = max(summary.seconds * workers, 1e-9)
+    for stage, took in summary.stage_seconds.items():
+        table.add_row(stage, f"{took:.2f}", f"{1e3 * took / max(summary.ok, 1):.1f}",
+                      f"{took / busy:.0%}")  # fmt: skip
+    Console(width=100).print(table)
 
 
 def format_summary(summary) -> list[str]:

@@ -62,6 +62,9 @@ class RunSummary:
     manifest: str | None = None
     failures: list[dict[str, str]] = field(default_factory=list)
     plan: list[dict[str, str]] = field(default_factory=list)
+    #: seconds spent in each stage ('read', 'compute', 'write'), summed over the images
+    #: written: with ``seconds`` and the worker count, where the time went
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def images_per_second(self) -> float:
@@ -261,6 +264,8 @@ def run(
             log.record(entry)
             if entry["status"] == "ok":
                 summary.ok += 1
+                for stage, took in entry["timings"].items():
+                    summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + took
                 summary.bytes_read += entry["sizes"]["input_bytes"]
                 summary.bytes_written += entry["sizes"]["output_bytes"]
             elif entry["status"] == "failed":
