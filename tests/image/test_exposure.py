@@ -235,12 +235,18 @@ def test_threshold_hand_examples():
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
-def test_threshold_otsu_uses_otsu_threshold(dtype):
+def test_threshold_otsu_uses_otsu_threshold_of_each_page(dtype):
     x = bimodal((2, 8, 9, 3), dtype, seed=9)
-    t = skimage.filters.threshold_otsu(x.ravel())
+    x[1] = x[1] // 2 if dtype != "float32" else x[1] / 2  # another page, another threshold
     high = 1.0 if dtype == "float32" else full_scale(dtype)
-    np.testing.assert_array_equal(threshold(x, method="otsu"),
-                                  np.where(x > t, high, 0).astype(dtype))  # fmt: skip
+    pages = [skimage.filters.threshold_otsu(x[p].ravel()) for p in range(2)]
+    assert pages[0] != pages[1]
+    expected = np.stack([np.where(x[p] > pages[p], high, 0) for p in range(2)]).astype(dtype)
+    np.testing.assert_array_equal(threshold(x, method="otsu"), expected)
+    np.testing.assert_array_equal(threshold(x[1], method="otsu"), expected[1])  # one image
+    deep = np.stack([x, x[::-1]])  # (2, 2, H, W, C): every leading index is a page
+    np.testing.assert_array_equal(threshold(deep, method="otsu"),
+                                  np.stack([expected, expected[::-1]]))  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -137,8 +137,8 @@ def threshold(img, value: float | None = None, method: str | None = None, *,
     value : float, optional
         The threshold `t` (not NaN; compared in float64, exactly).
     method : {'otsu'}, optional
-        Compute `t` by :func:`otsu_threshold` over the whole input. Give exactly one of
-        `value` and `method`.
+        Compute `t` by :func:`otsu_threshold` for each page (image) of a (..., H, W, C)
+        stack, over its pixels and channels. Give exactly one of `value` and `method`.
     high : float, optional
         Value of the foreground: the dtype's maximum for integers (default), 1.0 for floats.
         For integers it must be an integer within the dtype's range.
@@ -174,10 +174,12 @@ def threshold(img, value: float | None = None, method: str | None = None, *,
         fg = int(number)
     else:
         fg = 1.0 if high is None else as_float(high, "high", finite=False)
-    if t is None:
-        t = otsu_threshold(x)
     out = np.zeros(x.shape, x.dtype)
-    out[np.greater(x, np.float64(t))] = fg
+    if t is not None:
+        out[np.greater(x, np.float64(t))] = fg
+        return out
+    for page in np.ndindex(x.shape[:-3]):  # one threshold per image of a stack
+        out[page][np.greater(x[page], np.float64(otsu_threshold(x[page])))] = fg
     return out
 
 

@@ -708,7 +708,7 @@ _PIXEL = (
         Param("lo", "float", None, "lower limit", finite=False),
         Param("hi", "float", None, "upper limit", finite=False)),
         _call(_exposure, "clip"), check=_check_clip),
-    OpSpec("threshold", "binarise: pixels > value (or Otsu's threshold of the whole stack) "
+    OpSpec("threshold", "binarise: pixels > value (or Otsu's threshold of each page) "
            "become `high`, others 0; same dtype", (
         Param("value", "float", None, "the threshold"),
         Param("method", "choice", None, "automatic threshold", allowed=("otsu",)),
