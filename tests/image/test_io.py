@@ -114,6 +114,9 @@ def test_lossless_round_trip_keeps_values_dtype_and_channels(tmp_path, ext, dtyp
     assert back.flags.c_contiguous
     assert back.flags.owndata
     assert back.flags.writeable
+    view, _ = read_image(path, copy=False)  # may be read-only: the decoder's buffer
+    np.testing.assert_array_equal(view, image)
+    assert view.flags.c_contiguous
     fmt = format_for_path(path)
     assert info == ImageInfo(fmt, shape, np.dtype(dtype).name, info.mode, 1, written)
     assert (info.mode is None) == (fmt == "TIFF")

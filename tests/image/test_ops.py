@@ -197,8 +197,11 @@ def test_op_equals_the_function_called_directly(case, layout, dtype):
     image = make_image(layout, dtype)
     pipeline = Pipeline.parse(case.text)
     want = case.expect(as_stack(image))
-    got = pipeline(image)
+    frozen = image.copy()
+    frozen.flags.writeable = False  # ops never write into their input (the runner relies on it)
+    got = pipeline(frozen)
     np.testing.assert_array_equal(got, from_stack(want, image.ndim))
+    assert got.flags.writeable
     assert got.dtype == want.dtype
     assert got.shape == from_stack(want, image.ndim).shape
     np.testing.assert_array_equal(pipeline.apply(as_stack(image)), want)

@@ -132,8 +132,8 @@ def format_for_path(path: str | os.PathLike, format: str | None = None) -> str:
 # ------------------------------------------------------------------------------- reading
 
 
-def read_image(path: str | os.PathLike, *,
-               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, ImageInfo]:
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               copy: bool = True) -> tuple[np.ndarray, ImageInfo]:
     """Decode one image file, keeping its bit depth.
 
     Parameters
@@ -144,13 +144,17 @@ def read_image(path: str | os.PathLike, *,
     max_pixels : int or None, optional
         Refuse an image with more pixels than this (all pages together), counted from the
         header before any pixel is decoded. None: no limit.
+    copy : bool, optional
+        True (default): the array owns its memory and is writeable. False: it may be a
+        read-only view of the decoder's buffer, saving a copy of the image (what the batch
+        runner does: pipelines never write into their input).
 
     Returns
     -------
     image : numpy.ndarray
         (H, W) for one channel, (H, W, C) for C > 1 (2: gray + alpha, 3: RGB, 4: RGBA);
-        a TIFF of more than one page gives (P, H, W) or (P, H, W, C). C-contiguous and
-        owning its memory.
+        a TIFF of more than one page gives (P, H, W) or (P, H, W, C). C-contiguous; owning
+        its memory and writeable unless ``copy=False``.
     info : ImageInfo
 
     Raises
@@ -218,7 +222,8 @@ def read_image(path: str | os.PathLike, *,
             image, mode, pages = _read_pillow(fh, name, path.suffix, expected, size,
                                               max_pixels)
         actual = "TIFF" if is_tiff else expected
-    if not (image.flags.owndata and image.flags.c_contiguous):
+    owned = image.flags.owndata and image.flags.writeable
+    if not image.flags.c_contiguous or (copy and not owned):
         image = image.copy()
     return image, ImageInfo(actual, image.shape, str(image.dtype), mode, pages, size)
 
@@ -350,9 +355,9 @@ def _pillow_pixels(im: Any, name: str, fmt: str,
                                         "reads; convert the file to RGB or gray")
     try:
         im.load()
-        # asarray views the bytes Pillow exports (np.array re-reads them: 2.6 ms against
-        # 0.4 ms for 1024×768 RGB); the copy makes the result writeable and its own
-        image = np.asarray(im if target == mode else im.convert(target)).copy()
+        # a read-only view of the bytes Pillow exports (np.array would re-read them: 2.6 ms
+        # against 0.4 ms for 1024×768 RGB); read_image copies it unless copy=False
+        image = np.asarray(im if target == mode else im.convert(target))
     except MemoryError:
         raise
     except Exception as exc:  # decoders raise OSError, ValueError, SyntaxError, ...

@@ -360,7 +360,7 @@ def _process(item: InputFile, target: Path, pipeline: Any, *, backend: str | Non
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
-        image, info = read_image(item.path, max_pixels=max_pixels)
+        image, info = read_image(item.path, max_pixels=max_pixels, copy=False)
         timings["read"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         stack = _to_stack(image, info.pages)
