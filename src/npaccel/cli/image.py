@@ -60,6 +60,9 @@ def _param_text(param: dict) -> str:
               help="Refuse larger inputs (decompression bombs); 0: no limit.")  # fmt: skip
 @click.option("--quality", type=click.IntRange(1, 100), help="JPEG/WebP quality.")
 @click.option("--compress-level", type=click.IntRange(0, 9), help="PNG/TIFF deflate level.")
+@click.option("--dask", "dask", is_flag=False, flag_value="local", default=None,
+              metavar="[ADDRESS]", help="Run on a Dask cluster: a scheduler address "
+              "(tcp://host:8786), or a local cluster when no address is given.")
 @click.option("--png-encoder", type=click.Choice(["auto", "pillow", "opencv"]), default="auto",
               show_default=True, help="PNG writer (same pixels); auto: OpenCV if installed.")
 @click.option("--manifest", type=click.Path(dir_okay=False), help="Manifest path (JSON lines).")
@@ -69,8 +72,8 @@ def _param_text(param: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def run_command(inputs, output_dir, text, pipeline_file, fmt, backend, workers, max_inflight,
-                max_pixels, quality, compress_level, png_encoder, manifest, overwrite, resume,
-                dry_run, as_json, no_progress) -> None:  # fmt: skip
+                max_pixels, quality, compress_level, dask, png_encoder, manifest, overwrite,
+                resume, dry_run, as_json, no_progress) -> None:  # fmt: skip
     """Apply a pipeline to every image of INPUTS (folders, globs, @list files, files).
 
     Exit status: 0 all ok, 1 some inputs failed (see the manifest), 2 usage error,
@@ -90,7 +93,7 @@ def run_command(inputs, output_dir, text, pipeline_file, fmt, backend, workers, 
         summary = run(inputs, output_dir, pipeline, format=fmt, overwrite=overwrite,
                       resume=resume, backend=backend, workers=workers,
                       max_inflight=max_inflight, max_pixels=limit, quality=quality,
-                      compress_level=compress_level, png_encoder=png_encoder,
+                      compress_level=compress_level, png_encoder=png_encoder, dask=dask,
                       manifest=manifest, dry_run=dry_run,
                       progress=not (no_progress or as_json) and sys.stderr.isatty())  # fmt: skip
     except (ValueError, FileNotFoundError) as exc:
@@ -101,7 +104,7 @@ def run_command(inputs, output_dir, text, pipeline_file, fmt, backend, workers, 
         headline, *rest = format_summary(summary)
         click.echo(headline)
         if summary.stage_seconds:
-            print_stage_table(summary, workers or threads.usable_cpus())
+            print_stage_table(summary, summary.workers or threads.usable_cpus())
         for line in rest:
             click.echo(line)
     sys.exit(summary.exit_code)

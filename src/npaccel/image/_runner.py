@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from npaccel import threads
+from npaccel.image._cluster import ClusterPool, Job, ThreadPool
 from npaccel.image._io import (
     DEFAULT_MAX_PIXELS,
     ImageError,
@@ -65,6 +66,8 @@ class RunSummary:
     #: seconds spent in each stage ('read', 'compute', 'write'), summed over the images
     #: written: with ``seconds`` and the worker count, where the time went
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: images processed at once (threads here, or the cluster's worker threads)
+    workers: int = 0
 
     @property
     def images_per_second(self) -> float:
@@ -170,6 +173,7 @@ def run(
     quality: int | None = None,
     compress_level: int | None = None,
     png_encoder: str = "auto",
+    dask: str | None = None,
     manifest: str | os.PathLike | None = None,
     dry_run: bool = False,
     progress: bool = False,
@@ -204,6 +208,12 @@ def run(
     png_encoder : {'auto', 'pillow', 'opencv'}
         Who writes PNG outputs (same pixels; OpenCV 2–5× faster). 'auto': OpenCV when
         installed (the `opencv` extra), else Pillow.
+    dask : str, optional
+        Process the images on a Dask cluster instead of threads here: 'local' starts a
+        LocalCluster (``workers`` single-threaded worker processes), else the scheduler's
+        address (``tcp://host:8786``), which must answer within 10 s. Workers read and
+        write the paths themselves: they must see the same filesystem. ``workers`` then
+        defaults to the cluster's worker threads.
     manifest : str or path, optional
         The JSON-lines manifest. Default: ``output_dir/.npaccel-manifest.jsonl``.
     dry_run : bool
@@ -225,8 +235,13 @@ def run(
         raise ValueError(f"`backend` must be one of {set(BACKENDS)}; got {backend!r}")
     png_encoder = resolve_png_encoder(png_encoder)
     cpus = threads.usable_cpus()
-    workers = cpus if workers is None else _positive("workers", workers)
-    max_inflight = 2 * workers if max_inflight is None else _positive("max_inflight", max_inflight)
+    workers_given = None if workers is None else _positive("workers", workers)
+    inflight_given = None if max_inflight is None else _positive("max_inflight", max_inflight)
+    workers = cpus if workers_given is None else workers_given
+    max_inflight = 2 * workers if inflight_given is None else inflight_given
+    if dask is not None and (not isinstance(dask, str) or not dask):
+        raise ValueError(f"`dask` must be 'local' or a scheduler address such as "
+                         f"'tcp://host:8786'; got {dask!r}")  # fmt: skip
     out_root = Path(os.path.abspath(output_dir))  # recorded absolute, as the inputs are
     manifest_path = Path(manifest) if manifest is not None else out_root / MANIFEST_NAME
 
@@ -254,8 +269,13 @@ def run(
               "output_dir": str(out_root), "format": format, "backend": backend or "cpu",
               "workers": workers, "resume": resume, "overwrite": overwrite,
               "png_encoder": png_encoder}  # fmt: skip
-    kernel_threads = threads.threads_per_worker(workers, cpus=cpus)
-    lock = _compute_lock()
+    job = Job(pipeline, backend, max_pixels, quality, compress_level, png_encoder)
+    pool: ThreadPool | ClusterPool = (ThreadPool(workers, cpus) if dask is None
+                                      else ClusterPool(dask, workers_given))  # fmt: skip
+    if dask is not None:
+        max_inflight = 2 * pool.slots if inflight_given is None else max_inflight
+        header.update(dask=dask, workers=pool.slots, where=pool.where)
+    summary.workers = pool.slots
     start = time.perf_counter()
     bar = _Progress(len(items), progress)
     with Manifest(manifest_path, header) as log:
@@ -287,31 +307,34 @@ def run(
             else:  # the output a killed run published before recording it is ours to replace
                 todo.append((item, target, overwrite or is_ours(entry, target)))
 
-        def init() -> None:
-            import numba
+        jobs: dict[cf.Future, tuple[InputFile, Path]] = {}
 
-            numba.set_num_threads(kernel_threads)  # per thread: this worker's kernels only
+        def outcome(future: cf.Future) -> dict[str, Any]:
+            item, target = jobs.pop(future)
+            try:
+                return future.result()
+            except Exception as exc:  # the job itself records every error: this is the pool's
+                return _record(item, target, "failed", "cluster",
+                               f"{item.path}: {type(exc).__name__}: {exc}")  # fmt: skip
 
-        def task(item: InputFile, target: Path, replace: bool) -> dict[str, Any]:
-            return _process(item, target, pipeline, backend=backend, lock=lock,
-                            overwrite=replace, max_pixels=max_pixels,
-                            quality=quality, compress_level=compress_level,
-                            png_encoder=png_encoder)  # fmt: skip
-
-        pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="npaccel-image", initializer=init)
         pending: set[cf.Future] = set()
         try:
             for item, target, replace in todo:
                 while len(pending) >= max_inflight:
                     finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                     for future in finished:
-                        finish(future.result())
+                        finish(outcome(future))
                 # existed: a file this run may not replace is there (see _manifest)
                 existed = not replace and os.path.lexists(target)
                 log.record(_record(item, target, "started", None, None, existed=existed))
-                pending.add(pool.submit(task, item, target, replace))
+                # a cluster re-runs the job of a worker that died, maybe after it published
+                # the output: a file that was not there before is then the earlier attempt's
+                may_replace = replace or (isinstance(pool, ClusterPool) and not existed)
+                future = pool.submit(job, item, target, may_replace)
+                jobs[future] = (item, target)
+                pending.add(future)
             for future in cf.as_completed(pending):
-                finish(future.result())
+                finish(outcome(future))
             pending = set()
         except KeyboardInterrupt:
             summary.interrupted = True
@@ -319,9 +342,9 @@ def run(
                 future.cancel()
             for future in pending:  # let the images in flight finish (or clean up)
                 if not future.cancelled():
-                    finish(future.result())
+                    finish(outcome(future))
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()
             bar.close()
     summary.seconds = time.perf_counter() - start
     return summary
