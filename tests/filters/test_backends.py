@@ -27,7 +27,7 @@ def test_numpy_arrays_choose_cpu():
 
 def test_unknown_backend_names_the_choices():
     with pytest.raises(backends.BackendError,
-                       match=r"`backend` must be one of \['cpu', 'numpy'\] for filters; "
+                       match=r"`backend` must be one of \['cpu', 'dask', 'numpy'\] for filters; "
                        r"got 'opencl'"):  # fmt: skip
         backends.implementation("filters", "opencl", np.zeros(3))
 
@@ -76,3 +76,10 @@ def test_importing_filters_loads_no_backend_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_dask_arrays_choose_the_dask_backend():
+    da = pytest.importorskip("dask.array")
+    name, module = backends.implementation("filters", None, da.zeros(3, chunks=2))
+    assert (name, module.__name__) == ("dask", "npaccel.filters._dask")
+    assert "dask" in backends.available("filters")
