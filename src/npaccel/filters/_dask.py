@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from npaccel import threads
 from npaccel.filters import _params as P
 
 __all__ = ["call", "halo"]
@@ -116,7 +117,29 @@ def _bind(fn: Callable[..., Any], args: tuple, kwargs: dict) -> dict[str, Any]:
     return params
 
 
+def _concurrent_tasks() -> int:
+    """How many Dask tasks may run at once beside this one, in this process."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().state.nthreads
+    except (ImportError, ValueError):  # not on a distributed worker
+        pass
+    import dask
+    import dask.base
+    import dask.local
+
+    if dask.base.get_scheduler() is dask.local.get_sync:
+        return 1
+    return dask.config.get("num_workers", None) or threads.usable_cpus()
+
+
 def _block(fn: Callable[..., Any], params: dict[str, Any], dtype: np.dtype, block: Any) -> Any:
+    """One chunk, its kernels on this task's share of the CPUs (Numba's count is per calling
+    thread): without it, two tasks of two kernel threads each fight over two cores."""
+    import numba
+
+    numba.set_num_threads(threads.threads_per_worker(_concurrent_tasks()))
     return fn(block, output=dtype, **params)
 
 
