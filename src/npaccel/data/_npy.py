@@ -7,13 +7,18 @@ size first and names the file, the problem and the fix.
 
 from __future__ import annotations
 
+import io
 import os
+import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from numpy.lib import format as npy_format
 
 __all__ = ["NpyError", "npy_header", "open_npy"]
+
+_VERSIONS = ((1, 0), (2, 0), (3, 0))  # the .npy format versions NumPy reads
 
 
 class NpyError(ValueError):
@@ -43,14 +48,17 @@ def npy_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype, bool
         except ValueError:
             raise NpyError(f"{name!r} is not a .npy file (its first bytes are not the .npy "
                            "magic string); save arrays with np.save or npaccel.data.save") from None
+        if version not in _VERSIONS:
+            raise NpyError(f"{name!r}: .npy format version {version} is not one NumPy reads "
+                           f"({', '.join(map(str, _VERSIONS))}); the file is damaged or from "
+                           "a newer NumPy")
         try:
-            if version == (1, 0):
-                shape, fortran, dtype = npy_format.read_array_header_1_0(fh)
-            else:
-                shape, fortran, dtype = npy_format.read_array_header_2_0(fh)
+            shape, fortran, dtype = _read_header(fh, version)
         except (ValueError, SyntaxError, EOFError) as exc:
             raise NpyError(f"{name!r}: the .npy header is damaged ({exc})") from None
         offset = fh.tell()
+    if any(n < 0 for n in shape):
+        raise NpyError(f"{name!r}: the .npy header is damaged (negative shape {shape})")
     if dtype.hasobject:
         raise NpyError(f"{name!r} holds Python objects (dtype {dtype}), which cannot be "
                        "memory-mapped; store a numeric dtype")
@@ -59,6 +67,30 @@ def npy_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype, bool
         raise NpyError(f"{name!r} is truncated: the header says shape {shape} {dtype} "
                        f"({expected} bytes with the header), the file has {size} bytes")
     return tuple(shape), dtype, bool(fortran), offset
+
+
+def _read_header(fh: BinaryIO, version: tuple[int, int]) -> tuple[tuple, bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` of the header at ``fh``'s position.
+
+    Version 3.0 is 2.0 with a UTF-8 header (field names outside Latin-1), for which NumPy
+    has no public reader: its non-ASCII characters, which occur only inside string
+    literals, are escaped and the header read as 2.0.
+    """
+    if version == (1, 0):
+        return npy_format.read_array_header_1_0(fh)
+    if version == (2, 0):
+        return npy_format.read_array_header_2_0(fh)
+    (length,) = struct.unpack("<I", _read_exact(fh, 4, "header length"))
+    text = _read_exact(fh, length, "header").decode("utf-8")
+    escaped = text.encode("ascii", "backslashreplace")
+    return npy_format.read_array_header_2_0(io.BytesIO(struct.pack("<I", len(escaped)) + escaped))
+
+
+def _read_exact(fh: BinaryIO, size: int, what: str) -> bytes:
+    data = fh.read(size)
+    if len(data) != size:
+        raise EOFError(f"EOF reading the {what}: expected {size} bytes, got {len(data)}")
+    return data
 
 
 def open_npy(path: str | os.PathLike, mode: str = "r") -> np.memmap:
