@@ -1,4 +1,6 @@
-"""Image filters: npaccel.filters (cpu backend) against scipy.ndimage and OpenCV.
+"""Image filters: npaccel.filters (cpu backend, and its dask backend on 2 × 2 chunks with
+the threaded scheduler — the cost of chunking and halos on one machine) against
+scipy.ndimage and OpenCV.
 
 Every backend filters the same square image with scipy's 'reflect' boundary (OpenCV's
 BORDER_REFLECT) into a preallocated output. The reference is npaccel's numpy backend —
@@ -47,6 +49,24 @@ def _calls(name: str, backend: str, x: np.ndarray, out: np.ndarray):
             "median3": lambda: f.median_filter(x, p, output=out, backend=b),
             "median5": lambda: f.median_filter(x, p, output=out, backend=b),
         }[name]
+    if backend == "dask":  # npaccel's dask backend, 2 × 2 chunks, threaded scheduler
+        import dask
+        import dask.array as da
+
+        from npaccel import filters as f
+
+        lazy = da.from_array(x, chunks=max(1, x.shape[0] // 2))
+        call = {"box3": lambda: f.uniform_filter(lazy, p),
+                "gaussian2": lambda: f.gaussian_filter(lazy, p),
+                "median3": lambda: f.median_filter(lazy, p),
+                "median5": lambda: f.median_filter(lazy, p)}[name]  # fmt: skip
+
+        def run():
+            with dask.config.set(scheduler="threads"):
+                da.store(call(), out, lock=False)
+            return out
+
+        return run
     if backend == "scipy":
         from scipy import ndimage
 
@@ -95,7 +115,7 @@ def _case(name: str, backend: str, n: int, dtype: str) -> Case:
     itemsize = np.dtype(dtype).itemsize
     taps = {"box3": 3, "gaussian2": 2 * int(4.0 * 2.0 + 0.5) + 1}.get(name)
     flops = 2 * (2 * taps - 1) * pixels if taps and dtype == "float32" else 0
-    requires = ("cv2",) if backend == "cv2" else ()
+    requires = {"cv2": ("cv2",), "dask": ("dask.array",)}.get(backend, ())
     return Case(f"filters.{name}", backend, {"dtype": dtype, "n": n}, flops, 2 * itemsize * pixels,
                 setup, scalable=backend == "npaccel", work=(float(pixels), "pixels"),
                 requires=requires)  # fmt: skip
@@ -106,5 +126,5 @@ def cases(profile: Profile) -> Iterator[Case]:
     for n in profile.image_n:
         for dtype in ("float32", "uint8"):
             for name in names:
-                for backend in ("npaccel", "scipy", "cv2"):
+                for backend in ("npaccel", "dask", "scipy", "cv2"):
                     yield _case(name, backend, n, dtype)
