@@ -164,7 +164,8 @@ def call(fn: Callable[..., Any], x: Any, args: tuple, kwargs: dict) -> Any:
             x = x.rechunk({axis: -1})
             depth[axis] = 0
     block = functools.partial(_block, fn, params, dtype)
-    meta = np.empty((0,) * x.ndim, dtype)
+    # the chunks' array type (NumPy; CuPy for a CuPy-backed Dask array) with the result dtype
+    meta = np.empty_like(x._meta, shape=(0,) * x.ndim, dtype=dtype)
     if not any(depth.values()):
         return x.map_blocks(block, dtype=dtype, meta=meta)
     thin = [ax for ax, d in depth.items() if d and min(x.chunks[ax]) < d]
