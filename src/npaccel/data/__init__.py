@@ -19,6 +19,10 @@ _EXPORTS = {
     "reduce": "_chunked",
     "save": "_store",
     "load": "_store",
+    "SaveReport": "_store",
+    "StoreError": "_store",
+    "NpyError": "_npy",
+    "open_npy": "_npy",
 }
 
 __all__ = sorted(_EXPORTS)
