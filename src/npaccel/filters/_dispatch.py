@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from npaccel import backends
 
 backends.register("filters", "numpy", "npaccel.filters._scipy")
@@ -17,5 +19,11 @@ def backend_module(backend: str | None, input: Any, out: Any = None) -> ModuleTy
         getattr(a, "dtype", None) is not None and a.dtype.kind == "c" for a in (input, out)
     ):
         # Complex data takes the reference path (documented in docs/filters.md).
-        return backends.implementation("filters", "numpy", input)[1]
+        module = backends.implementation("filters", "numpy", input)[1]
+    if isinstance(input, np.memmap):
+        # Out of core: when the output is a memmap too, kernels run chunk by chunk in
+        # bounded memory (docs/data-chunked.md); any other output goes straight through.
+        from npaccel.data._chunked import filters_backend
+
+        return filters_backend(module)
     return module
