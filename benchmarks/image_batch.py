@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -123,6 +124,7 @@ def main() -> None:
         src = work / "in"
         src.mkdir()
         paths = make_corpus(src, args.count, args.width, args.height)
+        os.sync()  # the corpus on disk: no writeback of it during the first timed run
         mb = sum(p.stat().st_size for p in paths) / 1e6
         n = len(paths)
         png = image.resolve_png_encoder("auto")
@@ -147,6 +149,7 @@ def main() -> None:
                 raise SystemExit(f"npaccel failed: {summary.failures[:3]}")
             results[name] = {"seconds": seconds, "images_per_s": n / seconds}
             shutil.rmtree(out)
+            os.sync()  # this run's writes flushed before the next run starts
         print(f"# {n} images ({args.count} PNG + {args.count} JPEG, {args.width}x{args.height} "
               f"RGB, {mb:.0f} MB), pipeline {PIPELINE!r}, {args.workers} workers, "
               f"PNG encoder {png}")
