@@ -36,6 +36,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 from numpy.typing import ArrayLike
 
+from npaccel._files import remove_quietly, umask
 from npaccel.data._npy import npy_header, open_npy
 
 __all__ = [
@@ -437,10 +438,10 @@ def _write_file(path: Path, overwrite: bool, fill: Callable[[IO[bytes]], None]) 
             fh.flush()
             os.fsync(fh.fileno())
             size = os.fstat(fh.fileno()).st_size
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         _publish_file(tmp, path, overwrite)
     except BaseException:
-        _remove(tmp)
+        remove_quietly(tmp)
         raise
     _fsync_dir(path.parent)
     return size
@@ -452,7 +453,7 @@ def _write_dir(path: Path, overwrite: bool, fill: Callable[[Path], None]) -> int
     try:
         fill(tmp)
         size = _fsync_tree(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~umask())
         _publish_dir(tmp, path, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -485,7 +486,7 @@ def _publish_file(tmp: str, path: Path, overwrite: bool) -> None:
             raise _exists(path) from None
         os.replace(tmp, path)
         return
-    _remove(tmp)
+    remove_quietly(tmp)
 
 
 def _publish_dir(tmp: Path, path: Path, overwrite: bool) -> None:
@@ -532,21 +533,6 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where /proc allows."""
-    with contextlib.suppress(OSError, ValueError, StopIteration), \
-            open("/proc/self/status", encoding="ascii") as status:
-        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
-    mask = os.umask(0o022)  # elsewhere: set and restore (briefly affects other threads)
-    os.umask(mask)
-    return mask
 
 
 # ------------------------------------------------------------------------------ encoders

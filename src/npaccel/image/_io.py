@@ -24,6 +24,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from npaccel._files import remove_quietly, umask
+
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "REASONS",
@@ -723,18 +725,18 @@ def _write_atomic(path: Path, overwrite: bool, encode: Callable[[IO[bytes]], Non
             fh.flush()
             os.fsync(fh.fileno())
             size = os.fstat(fh.fileno()).st_size
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         _publish(tmp, path, overwrite)
     except OSError as exc:
-        _remove(tmp)
+        remove_quietly(tmp)
         if exc.errno is None:  # an encoder's own error, e.g. Pillow's "encoder error -2"
             raise ImageError("unsupported", f"{name!r}: the encoder failed: {exc}") from exc
         raise ImageError("unwritable", f"{name!r}: writing failed: {exc}") from exc
     except ValueError as exc:  # e.g. "Image size exceeds WebP limit of 16383 pixels"
-        _remove(tmp)
+        remove_quietly(tmp)
         raise ImageError("unsupported", f"{name!r}: the encoder refused the image: {exc}") from exc
     except BaseException:
-        _remove(tmp)
+        remove_quietly(tmp)
         raise
     with contextlib.suppress(OSError):  # make the new directory entry durable too
         dir_fd = os.open(directory, os.O_RDONLY)
@@ -762,22 +764,7 @@ def _publish(tmp: str, path: Path, overwrite: bool) -> None:
             raise exists from None
         os.replace(tmp, path)
         return
-    _remove(tmp)
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where /proc allows."""
-    with contextlib.suppress(OSError, ValueError, StopIteration), \
-            open("/proc/self/status", encoding="ascii") as status:
-        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
-    mask = os.umask(0o022)  # elsewhere: set and restore (briefly affects other threads)
-    os.umask(mask)
-    return mask
+    remove_quietly(tmp)
 
 
 def cleanup_temp_files(directory: str | os.PathLike) -> int:
