@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,3 +21,37 @@ def recorded():
         return Host(path)
 
     return make
+
+
+def _run_as_nobody(call) -> str:
+    """``call()`` in a forked child with uid/gid 65534 (root is refused no read or write):
+    the child's exception as 'TypeName: message', or 'no error'."""
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns about forking with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                call()
+                result = "no error"
+            except BaseException as exc:
+                result = f"{type(exc).__name__}: {exc}"
+            os.write(write_end, result.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        result = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return result
+
+
+@pytest.fixture
+def as_nobody():
+    """Run a call as user 65534 in a forked child; returns its error as text."""
+    return _run_as_nobody

@@ -198,34 +198,6 @@ def test_npy_error_is_a_value_error():
     assert issubclass(NpyError, ValueError)
 
 
-def _as_nobody(call) -> str:
-    """``call()`` in a forked child with uid/gid 65534 (root is refused no read): the
-    child's exception as 'TypeName: message', or 'no error'."""
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():  # Python 3.12+ warns about forking with threads
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                call()
-                result = "no error"
-            except BaseException as exc:
-                result = f"{type(exc).__name__}: {exc}"
-            os.write(write_end, result.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        result = pipe.read().decode()
-    os.waitpid(pid, 0)
-    return result
-
-
 @pytest.fixture
 def shared_dir():
     """A directory under /tmp that uid 65534 may enter (pytest's tmp_path is private)."""
@@ -235,11 +207,11 @@ def shared_dir():
     shutil.rmtree(path)
 
 
-def test_permission_denied(shared_dir):
+def test_permission_denied(shared_dir, as_nobody):
     path = write(shared_dir / "secret.npy", np.arange(4))
     path.chmod(0)
     if os.geteuid() == 0:
-        result = _as_nobody(lambda: open_npy(path))
+        result = as_nobody(lambda: open_npy(path))
     else:
         with pytest.raises(PermissionError) as caught:
             open_npy(path)

@@ -16,7 +16,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -581,41 +580,13 @@ def test_missing_directory(tmp_path):
         save(tmp_path / "nowhere" / "a.npy", np.arange(3))
 
 
-def _as_nobody(call) -> str:
-    """``call()`` in a forked child with uid/gid 65534 (root is refused nothing): the child's
-    exception as 'TypeName: message', or 'no error'."""
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():  # Python 3.12+ warns about forking with threads
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                call()
-                result = "no error"
-            except BaseException as exc:
-                result = f"{type(exc).__name__}: {exc}"
-            os.write(write_end, result.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        result = pipe.read().decode()
-    os.waitpid(pid, 0)
-    return result
-
-
-def test_unwritable_directory():
+def test_unwritable_directory(as_nobody):
     directory = Path(tempfile.mkdtemp(prefix="npaccel-test-", dir="/tmp"))
     try:
         directory.chmod(0o555)
         path = directory / "a.npz"
         if os.geteuid() == 0:
-            result = _as_nobody(lambda: save(path, np.arange(3)))
+            result = as_nobody(lambda: save(path, np.arange(3)))
         else:
             with pytest.raises(PermissionError) as caught:
                 save(path, np.arange(3))
