@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from npaccel._sysfs import Host
+# Without an NVIDIA GPU, the cuda kernels are tested under numba-cuda's simulator. It must be
+# chosen before numba is first imported; with a GPU, tests/gpu runs the kernels on it instead.
+if "NUMBA_ENABLE_CUDASIM" not in os.environ and not Path("/dev/nvidia0").exists():
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+
+from npaccel._sysfs import Host  # after the simulator choice
 
 FIXTURES = Path(__file__).parent / "doctor" / "fixtures"
 

@@ -27,8 +27,8 @@ def test_numpy_arrays_choose_cpu():
 
 def test_unknown_backend_names_the_choices():
     with pytest.raises(backends.BackendError,
-                       match=r"`backend` must be one of \['cpu', 'dask', 'numpy'\] for filters; "
-                       r"got 'opencl'"):  # fmt: skip
+                       match=r"`backend` must be one of \['cpu', 'cuda', 'dask', 'numpy'\] "
+                       r"for filters; got 'opencl'"):  # fmt: skip
         backends.implementation("filters", "opencl", np.zeros(3))
 
 

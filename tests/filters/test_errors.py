@@ -174,9 +174,9 @@ CASES = [
      r"`operator` must be one of \['prewitt', 'sobel'\]; got <function sobel"),
     # backend
     ("unknown backend", lambda: F.uniform_filter(X, 3, backend="gpu"), ValueError,
-     r"`backend` must be one of \['cpu', 'dask', 'numpy'\] for filters; got 'gpu'"),
+     r"`backend` must be one of \['cpu', 'cuda', 'dask', 'numpy'\] for filters; got 'gpu'"),
     ("unknown backend, rank", lambda: F.median_filter(X, 3, backend="CPU"), ValueError,
-     r"`backend` must be one of \['cpu', 'dask', 'numpy'\] for filters; got 'CPU'"),
+     r"`backend` must be one of \['cpu', 'cuda', 'dask', 'numpy'\] for filters; got 'CPU'"),
 ]  # fmt: skip
 
 

@@ -268,7 +268,7 @@ def test_numpy_backend_agrees_with_cpu(case, dtype):
 
 def test_unknown_backend_fails_before_any_step():
     with pytest.raises(backends.BackendError, match=r"`backend` must be one of \['cpu', "
-                       r"'dask', 'numpy'\] for filters; got 'opencl'"):  # fmt: skip
+                       r"'cuda', 'dask', 'numpy'\] for filters; got 'opencl'"):  # fmt: skip
         Pipeline.parse("gaussian 1").apply(np.zeros((1, 4, 4, 1), np.float32), backend="opencl")
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
+from npaccel.cuda._device import is_cupy
 from npaccel.filters._policy import check_dtype
 
 __all__ = [
@@ -34,6 +36,9 @@ T = TypeVar("T")
 
 
 def check_input(input: Any) -> np.ndarray:
+    if is_cupy(input):  # device data stays on the device: the cuda backend takes it as is
+        check_dtype(input.dtype)
+        return input
     if not isinstance(input, np.ndarray):
         if isinstance(input, np.generic):  # a NumPy scalar: 0-d data
             input = np.asarray(input)
@@ -159,7 +164,13 @@ def check_origin(origin: int, size: int, name: str = "origin") -> int:
 
 
 def prepare_output(output: Any, input: np.ndarray) -> np.ndarray:
-    """An array to write results into: ``output`` itself, or a new one of its dtype."""
+    """An array to write results into: ``output`` itself, or a new one of its dtype, of the
+    input's array type (a CuPy input gets a CuPy output)."""
+    if is_cupy(input):
+        return _prepare_device_output(output, input)
+    if is_cupy(output):
+        raise TypeError("`output` is a CuPy array but `input` is a NumPy array; pass both on "
+                        "the same device (cupy.asarray(input), or a NumPy output)")
     if output is None:
         return np.empty(input.shape, dtype=input.dtype)
     if isinstance(output, np.ndarray):
@@ -179,6 +190,30 @@ def prepare_output(output: Any, input: np.ndarray) -> np.ndarray:
         raise TypeError(f"`output` must be None, an ndarray or a dtype; got {output!r}") from None
     check_dtype(dtype, "output")
     return np.empty(input.shape, dtype=dtype)
+
+
+def _prepare_device_output(output: Any, input: Any) -> Any:
+    xp = sys.modules["cupy"]
+    if output is None:
+        return xp.empty(input.shape, dtype=input.dtype)
+    if isinstance(output, np.ndarray):
+        raise TypeError("`output` is a NumPy array but `input` is a CuPy array; pass a CuPy "
+                        "output (or None) for device input")
+    if is_cupy(output):
+        if output.shape != input.shape:
+            raise ValueError(
+                f"`output` must have the input's shape {input.shape}; got {output.shape}"
+            )
+        check_dtype(output.dtype, "output")
+        if output is not input and xp.may_share_memory(output, input):
+            raise ValueError("`output` must not overlap `input` (unless it is the same array)")
+        return output
+    try:
+        dtype = np.dtype(output)
+    except TypeError:
+        raise TypeError(f"`output` must be None, an array or a dtype; got {output!r}") from None
+    check_dtype(dtype, "output")
+    return xp.empty(input.shape, dtype=dtype)
 
 
 def expand_to_input(
