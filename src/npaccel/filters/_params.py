@@ -166,52 +166,31 @@ def check_origin(origin: int, size: int, name: str = "origin") -> int:
 def prepare_output(output: Any, input: np.ndarray) -> np.ndarray:
     """An array to write results into: ``output`` itself, or a new one of its dtype, of the
     input's array type (a CuPy input gets a CuPy output)."""
-    if is_cupy(input):
-        return _prepare_device_output(output, input)
-    if is_cupy(output):
-        raise TypeError("`output` is a CuPy array but `input` is a NumPy array; pass both on "
-                        "the same device (cupy.asarray(input), or a NumPy output)")
+    device = is_cupy(input)
+    xp = sys.modules["cupy"] if device else np
     if output is None:
-        return np.empty(input.shape, dtype=input.dtype)
-    if isinstance(output, np.ndarray):
+        return xp.empty(input.shape, dtype=input.dtype)
+    if isinstance(output, np.ndarray) or is_cupy(output):
+        if is_cupy(output) != device:
+            where = ("a CuPy array but `input` is a NumPy array" if not device else
+                     "a NumPy array but `input` is a CuPy array")  # fmt: skip
+            raise TypeError(f"`output` is {where}; pass both on the same device (or "
+                            "output=None)")  # fmt: skip
         if output.shape != input.shape:
             raise ValueError(
                 f"`output` must have the input's shape {input.shape}; got {output.shape}"
             )
         check_dtype(output.dtype, "output")
-        if not output.flags.writeable:
+        if not device and not output.flags.writeable:
             raise ValueError("`output` must be writeable; got a read-only array")
-        if np.shares_memory(output, input) and output is not input:
+        overlaps = xp.may_share_memory if device else np.shares_memory
+        if output is not input and overlaps(output, input):
             raise ValueError("`output` must not overlap `input` (unless it is the same array)")
         return output
     try:
         dtype = np.dtype(output)
     except TypeError:
         raise TypeError(f"`output` must be None, an ndarray or a dtype; got {output!r}") from None
-    check_dtype(dtype, "output")
-    return np.empty(input.shape, dtype=dtype)
-
-
-def _prepare_device_output(output: Any, input: Any) -> Any:
-    xp = sys.modules["cupy"]
-    if output is None:
-        return xp.empty(input.shape, dtype=input.dtype)
-    if isinstance(output, np.ndarray):
-        raise TypeError("`output` is a NumPy array but `input` is a CuPy array; pass a CuPy "
-                        "output (or None) for device input")
-    if is_cupy(output):
-        if output.shape != input.shape:
-            raise ValueError(
-                f"`output` must have the input's shape {input.shape}; got {output.shape}"
-            )
-        check_dtype(output.dtype, "output")
-        if output is not input and xp.may_share_memory(output, input):
-            raise ValueError("`output` must not overlap `input` (unless it is the same array)")
-        return output
-    try:
-        dtype = np.dtype(output)
-    except TypeError:
-        raise TypeError(f"`output` must be None, an array or a dtype; got {output!r}") from None
     check_dtype(dtype, "output")
     return xp.empty(input.shape, dtype=dtype)
 
