@@ -161,6 +161,12 @@ def tiny_profile() -> Profile:
     return dataclasses.replace(PROFILES["quick"], method=TINY_METHOD)
 
 
+def result(doc: dict, kernel: str) -> dict:
+    """The one record of ``kernel`` in a result document."""
+    [rec] = [r for r in doc["results"] if r["kernel"] == kernel]
+    return rec
+
+
 def tiny_run(cases: Sequence[Case], **kwargs) -> dict:
     """`npaccel.bench.run` on ``cases`` (peak cases added), one thread, no fact probing."""
     kwargs = {"facts": FACTS, "threads": [1]} | kwargs

@@ -14,13 +14,15 @@ from npaccel.bench._cost import instance_prices, resolve_price
 from npaccel.bench._kernels import compute, filters, llc_bytes, memory, storage
 from npaccel.bench._suite import PEAK_KERNELS, select, thread_counts
 
-from ._helpers import FACTS, TINY_METHOD, make_case, peak_cases, tiny_profile, tiny_run
-
-
-def result(doc: dict, kernel: str) -> dict:
-    [rec] = [r for r in doc["results"] if r["kernel"] == kernel]
-    return rec
-
+from ._helpers import (
+    FACTS,
+    TINY_METHOD,
+    make_case,
+    peak_cases,
+    result,
+    tiny_profile,
+    tiny_run,
+)
 
 # --------------------------------------------------------------------------- statuses
 

@@ -40,7 +40,11 @@ class Case:
     scalable: bool = True  # does the thread count change its speed?
     work: tuple[float, str] | None = None  # units per call for throughput and cost
     roof: str = "memory"  # "memory": held against the roofline; "none": not comparable
-    requires: tuple[str, ...] = field(default=())  # modules it needs (skipped without)
+    requires: tuple[str, ...] = field(default=())  # modules it needs (skipped without);
+    # "gpu" means a usable CUDA device through CuPy
+    device: str = "cpu"  # where it computes: "cpu", or "gpu" (held against the GPU's roof)
+    timer: str = "host"  # "host": time.perf_counter; "cuda-events": CUDA events on the
+    # current stream, so a sample times the device's work on ``loops`` queued calls
 
     @property
     def name(self) -> str:

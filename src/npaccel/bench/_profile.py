@@ -22,11 +22,12 @@ class Profile:
     mc_samples: int
     memmap_bytes: int
     scaling: str  # "some": thread scaling of a representative set; "all": every case
+    gpu_n: tuple[int, ...] = (4096,)  # GPU rows: square images and matrices
     rounds: int = 3  # samples are taken in this many rounds over the whole run
 
     def with_sizes(self, sizes: tuple[int, ...]) -> Profile:
         """``--sizes``: the edges of every square problem (matrices, FFTs, images)."""
-        return replace(self, matrix_n=sizes, fft_n=sizes, image_n=sizes)
+        return replace(self, matrix_n=sizes, fft_n=sizes, image_n=sizes, gpu_n=sizes)
 
 
 PROFILES = {
@@ -53,5 +54,6 @@ PROFILES = {
         mc_samples=50_000_000,
         memmap_bytes=512 << 20,
         scaling="all",
+        gpu_n=(8192,),
     ),
 }

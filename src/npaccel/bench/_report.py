@@ -135,6 +135,14 @@ def peak_lines(doc: dict) -> list[str]:
         lines.append("  bandwidth: not measured (STREAM triad failed)")
     for dtype, peak in p["flops"].items():
         lines.append(f"  {dtype} {peak['flops_per_s'] / 1e9:.3g} GFLOP/s ({peak['from']})")
+    if p.get("gpu"):
+        g = p["gpu"]
+        if g.get("bandwidth"):
+            lines.append(f"  GPU copy bandwidth {g['bandwidth']['bytes_per_s'] / 1e9:.4g} GB/s "
+                         f"({g['bandwidth']['from']})")  # fmt: skip
+        for dtype, peak in g["flops"].items():
+            lines.append(f"  GPU {dtype} {peak['flops_per_s'] / 1e12:.4g} TFLOP/s "
+                         f"({peak['from']})")  # fmt: skip
     if doc.get("price"):
         pr = doc["price"]
         lines.append(

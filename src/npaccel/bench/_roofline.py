@@ -2,7 +2,9 @@
 same run.
 
 Peaks: bandwidth β is the best STREAM triad (McCalpin bytes per second); compute π is the
-best GEMM per dtype (float32, float64; complex kernels use float64's). A kernel doing F
+best GEMM per dtype (float32, float64; complex kernels use float64's). GPU figures are held
+against the GPU's own peaks measured in the same run: β its device-to-device copy, π its
+cuBLAS GEMM. A kernel doing F
 FLOPs and moving B bytes in t seconds has intensity I = F/B and attainable performance
 min(π, I·β). Its fraction of the roof is
 
@@ -51,16 +53,24 @@ def _best(records: list[dict], kernel: str, threads: int, rate: str, **params) -
     return best
 
 
-def peaks_of(records: list[dict], threads: int) -> dict:
-    """Peaks from the run's own STREAM triad and GEMM results at ``threads``."""
+def _peaks(records: list[dict], threads: int, gemm: str, copy: str) -> dict:
     flops = {}
     for dtype in ("float32", "float64"):
-        best = _best(records, "linalg.gemm", threads, "flops", dtype=dtype)
+        best = _best(records, gemm, threads, "flops", dtype=dtype)
         if best:
             flops[dtype] = {"flops_per_s": best["value"], "from": best["from"]}
-    best = _best(records, "stream.triad", threads, "bytes")
+    best = _best(records, copy, threads, "bytes")
     bandwidth = {"bytes_per_s": best["value"], "from": best["from"]} if best else None
-    return {"threads": threads, "bandwidth": bandwidth, "flops": flops}
+    return {"bandwidth": bandwidth, "flops": flops}
+
+
+def peaks_of(records: list[dict], threads: int) -> dict:
+    """Peaks from the run's own STREAM triad and GEMM results at ``threads``; with GPU
+    results, the GPU's own under "gpu" (device copy bandwidth, cuBLAS GEMM)."""
+    peaks = {"threads": threads, **_peaks(records, threads, "linalg.gemm", "stream.triad")}
+    if any(r.get("device") == "gpu" for r in records):
+        peaks["gpu"] = _peaks(records, threads, "gpu.gemm", "gpu.copy")
+    return peaks
 
 
 def place(rec: dict, peaks: dict) -> dict:
@@ -78,6 +88,8 @@ def place(rec: dict, peaks: dict) -> dict:
         out["throughput"] = rec["work"]["count"] / t
     if rec["roof"] != "memory":
         return out
+    if rec.get("device") == "gpu":  # held against the GPU's own roof
+        peaks = peaks.get("gpu") or {"bandwidth": None, "flops": {}}
     bw = peaks["bandwidth"]["bytes_per_s"] if peaks.get("bandwidth") else None
     peak = peaks["flops"].get(_PEAK_DTYPE.get(str(rec["params"].get("dtype")), ""), {})
     pi = peak.get("flops_per_s")

@@ -33,6 +33,7 @@ from npaccel.bench._schema import SCHEMA
 __all__ = ["SCHEMA", "run"]
 
 PEAK_KERNELS = ("stream.triad", "linalg.gemm")
+GPU_PEAK_KERNELS = ("gpu.copy", "gpu.gemm")  # the GPU's roof: device copy bandwidth, GEMM
 # representative cases for the quick profile's thread-scaling study
 QUICK_SCALING = {("stream.triad", "numba"), ("linalg.gemm", "numpy"), ("fft.fft2", "scipy"),
                  ("filters.gaussian2", "npaccel"), ("montecarlo.pi", "numba")}  # fmt: skip
@@ -67,11 +68,15 @@ def select(cases: list[Case], only: Sequence[str] = (), skip: Sequence[str] = ()
     ("stream.triad") or the full name. Peak cases (the roof) are kept unless skipped."""
     chosen = []
     for case in cases:
-        peak = case.kernel in PEAK_KERNELS and case.backend in {"numpy", "numba"}
         wanted = (not only or _matches(case, only)) and not _matches(case, skip)
-        wanted = wanted and (not backends or case.backend in backends)
-        if wanted or (peak and not _matches(case, skip)):
-            chosen.append(case)
+        chosen.append(wanted and (not backends or case.backend in backends))
+    gpu_wanted = any(w and c.device == "gpu" for c, w in zip(cases, chosen, strict=True))
+    for i, case in enumerate(cases):
+        cpu_peak = case.kernel in PEAK_KERNELS and case.backend in {"numpy", "numba"}
+        gpu_peak = case.kernel in GPU_PEAK_KERNELS and gpu_wanted
+        if (cpu_peak or gpu_peak) and not _matches(case, skip):
+            chosen[i] = True
+    chosen = [c for c, w in zip(cases, chosen, strict=True) if w]
     return chosen
 
 
@@ -111,6 +116,8 @@ def _record(case: Case, threads: int, role: str) -> dict:
         "bytes": case.bytes,
         "work": None if case.work is None else {"count": case.work[0], "unit": case.work[1]},
         "roof": case.roof,
+        "device": case.device,
+        "timer": case.timer,
         "status": "ok",
         "error": None,
         "timing": None,
@@ -125,10 +132,17 @@ def _prepare(case: Case, threads: int, rec: dict):
     ``rec`` marked skipped, wrong or error."""
     from npaccel.threads import set_threads
 
-    missing = [m for m in case.requires if not _importable(m)]
+    missing = [m for m in case.requires if m != "gpu" and not _importable(m)]
     if missing:
         rec.update(status="skipped", error=f"needs {', '.join(missing)} (not installed)")
         return None
+    if "gpu" in case.requires:
+        from npaccel.cuda import available
+
+        if not available():
+            rec.update(status="skipped", error="needs an NVIDIA GPU usable through CuPy "
+                                               "(none here: see npaccel doctor)")  # fmt: skip
+            return None
     try:
         t0 = time.perf_counter()
         run_once, check = case.setup()
@@ -147,6 +161,14 @@ def _prepare(case: Case, threads: int, rec: dict):
     return run_once
 
 
+def _timer(case: Case) -> Callable[[], float]:
+    if case.timer == "cuda-events":
+        from npaccel.bench._kernels.gpu import event_timer
+
+        return event_timer()
+    return time.perf_counter
+
+
 def _time_in_rounds(
     slots: list, prof: Profile, set_threads, progress: Progress | None = None
 ) -> None:
@@ -160,7 +182,7 @@ def _time_in_rounds(
     per_round = -(-method.samples // prof.rounds)
     state = {}
     for r in range(prof.rounds):
-        for index, (rec, run_once, n) in enumerate(slots):
+        for index, (rec, run_once, n, timer) in enumerate(slots):
             if rec["status"] != "ok":
                 continue
             if progress:
@@ -169,17 +191,17 @@ def _time_in_rounds(
             try:
                 with set_threads(n):
                     if r == 0:
-                        loops, warmup = calibrate(run_once, method)
+                        loops, warmup = calibrate(run_once, method, timer)
                         state[index] = (loops, warmup, [])
                     elif state[index][0] > 1:
                         # re-warm what the other cases evicted; a call long enough to
                         # be a sample by itself (loops == 1) is not worth repeating
                         run_once()
                     loops, warmup, samples = state[index]
-                    samples += sample(run_once, loops, per_round)
+                    samples += sample(run_once, loops, per_round, timer)
             except Exception as exc:  # it passed its check, then failed while being timed
                 rec.update(status="error", error=f"{type(exc).__name__}: {exc}")
-    for index, (rec, _, _) in enumerate(slots):
+    for index, (rec, *_) in enumerate(slots):
         if rec["status"] == "ok":
             loops, warmup, samples = state[index]
             timing = finish(samples, loops, warmup)
@@ -226,7 +248,7 @@ def run(
     for done, case in enumerate(chosen):
         if progress:
             progress(f"checking {case.name}", done, len(chosen))
-        role = "peak" if case.kernel in PEAK_KERNELS else "kernel"
+        role = "peak" if case.kernel in PEAK_KERNELS + GPU_PEAK_KERNELS else "kernel"
         scale = case.scalable and (prof.scaling == "all" or threads
                                    or (case.kernel, case.backend) in QUICK_SCALING)  # fmt: skip
         counts = [main] + ([n for n in scaling if n != main] if scale else [])
@@ -235,11 +257,12 @@ def run(
         prepared = _prepare(case, main, first)
         if prepared is None:
             continue
-        slots.append((first, prepared, main))
+        timer = _timer(case)
+        slots.append((first, prepared, main, timer))
         for n in counts[1:]:
             rec = _record(case, n, "scaling")
             records.append(rec)
-            slots.append((rec, prepared, n))
+            slots.append((rec, prepared, n, timer))
     _time_in_rounds(slots, prof, set_threads, progress)
     del slots  # frees the cases' data
 
@@ -259,7 +282,8 @@ def run(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": list(sys.argv),
         "profile": prof.name,
-        "method": asdict(prof.method) | {"timer": "time.perf_counter", "statistic": "median"},
+        "method": asdict(prof.method) | {"timer": "time.perf_counter (cuda-events for cases "
+                                                  "whose record says so)", "statistic": "median"},
         "threads": {"main": main, "scaling": scaling, "usable_cpus": usable},
         "facts": facts,
         "versions": _versions(),
