@@ -95,3 +95,20 @@ def test_gpu_rows_cover_the_issue():
         assert "gpu" in c.requires
         # kernel-only rows are timed on the device; end-to-end rows include the host's sync
         assert c.timer == ("host" if c.backend.endswith("+transfers") else "cuda-events")
+
+
+def test_report_folds_skipped_gpu_rows_into_one_note():
+    from npaccel.bench._report import result_rows
+
+    from ._helpers import make_doc
+
+    skipped = []
+    for backend in ("npaccel-cuda", "cupyx"):
+        rec = make_record("filters.box3", backend, status="skipped", samples=None)
+        rec.update(device="gpu", error="needs an NVIDIA GPU")
+        skipped.append(rec)
+    cpu = make_record("toy.cpu", status="skipped", samples=None)  # a CPU row stays a row
+    _, rows, notes = result_rows(make_doc([cpu, *skipped]))
+    assert [r[0].split()[0] for r in rows] == ["toy.cpu"]
+    assert notes == ["[1] toy.cpu[numpy,dtype=float64,n=8]@1: skipped: synthetic",
+                     "[2] 2 GPU rows skipped: needs an NVIDIA GPU"]  # fmt: skip

@@ -68,8 +68,12 @@ def result_rows(
     header = RESULT_HEADER + (("cost",) if price else ())
     rows: list[tuple[str, ...]] = []
     notes: list[str] = []
+    gpu_skipped: dict[str, int] = {}
     for rec in doc["results"]:
         if rec["role"] == "scaling":
+            continue
+        if rec["status"] == "skipped" and rec.get("device") == "gpu":  # one note, not 20 rows
+            gpu_skipped[rec["error"]] = gpu_skipped.get(rec["error"], 0) + 1
             continue
         t = rec["timing"]
         marks = []
@@ -83,7 +87,7 @@ def result_rows(
         fraction = rec.get("roof_fraction")
         roof = "-" if fraction is None else f"{100 * fraction:.0f}%"
         if fraction is not None and rec.get("bound"):
-            roof += " mem" if rec["bound"] == "memory" else " cpu"
+            roof += " mem" if rec["bound"] == "memory" else f" {rec.get('device', 'cpu')}"
         row = (
             f"{rec['kernel']} {_params(rec['params'])}",
             rec["backend"],
@@ -98,6 +102,8 @@ def result_rows(
         if price:
             row += (_unit_cost(rec.get("cost")),)
         rows.append(row)
+    for reason, count in gpu_skipped.items():
+        notes.append(f"[{len(notes) + 1}] {count} GPU rows skipped: {reason}")
     return header, rows, notes
 
 
