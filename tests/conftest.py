@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -8,10 +9,11 @@ import pytest
 
 # Without an NVIDIA GPU, the cuda kernels are tested under numba-cuda's simulator. It must be
 # chosen before numba is first imported; with a GPU, tests/gpu runs the kernels on it instead.
-if "NUMBA_ENABLE_CUDASIM" not in os.environ and not Path("/dev/nvidia0").exists():
+_GPU_HERE = Path("/dev/nvidia0").exists() or shutil.which("nvidia-smi") is not None
+if "NUMBA_ENABLE_CUDASIM" not in os.environ and not _GPU_HERE:
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 
-from npaccel._sysfs import Host  # after the simulator choice
+from npaccel._sysfs import Host  # noqa: E402  (after the simulator choice)
 
 FIXTURES = Path(__file__).parent / "doctor" / "fixtures"
 
