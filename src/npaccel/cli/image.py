@@ -53,7 +53,8 @@ def _param_text(param: dict) -> str:
 @click.option("-p", "--pipeline", "text", help='Pipeline text, e.g. "grayscale | gaussian 2".')
 @click.option("--pipeline-file", type=click.Path(dir_okay=False), help="Pipeline as YAML/JSON.")
 @click.option("--format", "fmt", help="Output format {png,jpeg,tiff,bmp,webp} (default: input's).")
-@click.option("--backend", type=click.Choice(["cpu", "numpy"]), default="cpu", show_default=True)
+@click.option("--backend", type=click.Choice(["cpu", "cuda", "numpy"]), default="cpu",
+              show_default=True)  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), help="Images at once (default: CPUs).")
 @click.option("--max-inflight", type=click.IntRange(min=1), help="Images in memory at most.")
 @click.option("--max-pixels", type=click.IntRange(min=0), default=None,

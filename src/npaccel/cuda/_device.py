@@ -9,7 +9,10 @@ array is needed, and CuPy arrays are recognised through ``sys.modules``.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -21,6 +24,7 @@ __all__ = [
     "launch_stream",
     "require_cupy",
     "simulated",
+    "thread_stream",
     "to_device",
     "to_host",
 ]
@@ -95,3 +99,22 @@ def launch_stream(xp: ModuleType) -> Any:
     if xp is np:
         return cuda.stream()  # the simulator runs launches in order, on the host
     return cuda.external_stream(xp.cuda.get_current_stream().ptr)
+
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def thread_stream() -> Iterator[None]:
+    """Make this thread's own CUDA stream (created once, non-blocking) CuPy's current one
+    for the block, so work queued by different threads overlaps on the GPU; under the
+    simulator, or without a GPU, it does nothing."""
+    if simulated() or "cupy" not in sys.modules:
+        yield
+        return
+    cupy = sys.modules["cupy"]
+    stream = getattr(_local, "stream", None)
+    if stream is None:
+        stream = _local.stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        yield

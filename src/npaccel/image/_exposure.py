@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from npaccel.cuda._device import array_module, is_cupy
 from npaccel.filters import gaussian_filter
 from npaccel.filters._policy import compute_dtype, store
 from npaccel.image._geometry import as_float, as_int, check_choice, check_image
@@ -39,7 +40,7 @@ __all__ = [
 
 FLOAT_DTYPES = ("float32", "float64")
 INT_DTYPES = ("uint8", "uint16", "int16", "int32")
-PIXEL_BACKENDS = ("cpu", "numpy")  # of the pixel ops that have a Numba kernel
+PIXEL_BACKENDS = ("cpu", "cuda", "numpy")  # of the pixel ops that have a Numba kernel
 LUMA_WEIGHTS = {"bt601": (0.299, 0.587, 0.114), "bt709": (0.2126, 0.7152, 0.0722)}
 _SPATIAL = (-3, -2)
 _PAGE = (-3, -2, -1)
@@ -684,9 +685,10 @@ def grayscale(img, weights: str = "bt601", *, backend: str | None = None) -> np.
     weights : {'bt601', 'bt709'}, optional
         ITU-R BT.601 (0.299, 0.587, 0.114), as OpenCV and Pillow (default), or BT.709
         (0.2126, 0.7152, 0.0722).
-    backend : {'cpu', 'numpy'}, optional
+    backend : {'cpu', 'cuda', 'numpy'}, optional
         'cpu' (default): one parallel Numba pass; 'numpy': three NumPy multiply-adds, the
-        reference (bit-identical results).
+        reference (bit-identical results); 'cuda': the same multiply-adds on the GPU (CuPy
+        input stays on the device).
 
     Returns
     -------
@@ -711,8 +713,9 @@ def grayscale(img, weights: str = "bt601", *, backend: str | None = None) -> np.
     if channels <= 2:
         return x[..., :1].copy(order="C")
     work = compute_dtype(x.dtype, x.dtype)
-    out = np.empty((*x.shape[:-1], 1), x.dtype)
-    if backend != "numpy" and x.size:
+    xp = array_module(x) if is_cupy(x) else np
+    out = xp.empty((*x.shape[:-1], 1), x.dtype)
+    if backend in (None, "cpu") and xp is np and x.size:
         from npaccel.image._kernels import luma
 
         return luma(x, np.array(LUMA_WEIGHTS[weights], dtype=work), out)

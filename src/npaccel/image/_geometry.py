@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from npaccel.cuda._device import is_cupy
 from npaccel.filters._policy import compute_dtype, store
 
 __all__ = ["crop", "flip", "pad", "resize", "rotate90"]
@@ -36,8 +37,9 @@ def _set_text(choices: Collection[Any]) -> str:
 
 
 def check_image(img: Any) -> np.ndarray:
-    """``img`` as an ndarray of a supported dtype and shape (..., H, W, C) with C >= 1."""
-    arr = np.asarray(img)
+    """``img`` as an ndarray (a CuPy array stays one) of a supported dtype and shape
+    (..., H, W, C) with C >= 1."""
+    arr = img if is_cupy(img) else np.asarray(img)
     if arr.dtype not in IMAGE_DTYPES:
         allowed = ", ".join(d.name for d in IMAGE_DTYPES)
         raise TypeError(f"`img` dtype must be one of {{{allowed}}}; got {arr.dtype}")

@@ -515,8 +515,10 @@ class Pipeline:
         ----------
         stack : ndarray
             4-D: pages, rows, columns, channels (C >= 1).
-        backend : {'cpu', 'numpy'} or None, optional
-            Engine of the filter steps (npaccel.filters' ``backend=``).
+        backend : {'cpu', 'cuda', 'numpy'} or None, optional
+            Engine of the filter steps (npaccel.filters' ``backend=``) and of grayscale.
+            With 'cuda' the stack moves to the GPU once before each run of consecutive
+            such steps and back after it; the other steps run on the CPU.
 
         Raises
         ------
@@ -531,18 +533,21 @@ class Pipeline:
                              "pipeline itself for a 2-D or 3-D image)")  # fmt: skip
         if backend is not None and any(step.spec.uses_backend for step in self.steps):
             backends.implementation("filters", backend, stack)  # an unknown name fails here
+        resident = False  # whether ``stack`` is on the GPU (backend 'cuda' only)
         for i, step in enumerate(self.steps, 1):
+            if backend == "cuda" and step.spec.uses_backend != resident:
+                stack, resident = _moved(stack, to_device=not resident), not resident
             try:
                 out = step.run(stack, backend)
             except backends.BackendError:
                 raise
             except _STEP_ERRORS as exc:
                 raise StepError(str(exc), i, step.op) from exc
-            if not isinstance(out, np.ndarray) or out.ndim != 4:
+            if getattr(out, "ndim", None) != 4 or not hasattr(out, "dtype"):
                 raise StepError(f"expected a 4-D array back; got {getattr(out, 'shape', out)!r}",
                                 i, step.op)  # fmt: skip
             stack = out
-        return stack
+        return _moved(stack, to_device=False) if resident else stack
 
     def __call__(self, image: Any, backend: str | None = None) -> np.ndarray:
         """Run on one image (H, W) or (H, W, C), or a (P, H, W, C) stack; see the class
@@ -556,6 +561,16 @@ class Pipeline:
         stack = image[None, :, :, None] if image.ndim == 2 else image[None]
         out = self.apply(stack, backend)[0]
         return out[..., 0] if out.shape[-1] == 1 else out
+
+
+def _moved(stack: Any, *, to_device: bool) -> Any:
+    """``stack`` copied to the GPU (a CuPy array; under numba-cuda's simulator a NumPy one,
+    the simulator's device memory) or back to the host."""
+    from npaccel.cuda import _device
+
+    if to_device:
+        return _device.to_device(stack, _device.array_module(stack))
+    return stack.get() if _device.is_cupy(stack) else stack
 
 
 def _load(text: str, suffix: str) -> Any:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from npaccel import threads
+from npaccel.cuda._device import thread_stream
 from npaccel.image._cluster import ClusterPool, Job, ThreadPool
 from npaccel.image._io import (
     DEFAULT_MAX_PIXELS,
@@ -43,7 +44,7 @@ from npaccel.image._paths import InputFile, discover_inputs, plan_outputs
 
 __all__ = ["RunSummary", "run"]
 
-BACKENDS = ("cpu", "numpy")
+BACKENDS = ("cpu", "cuda", "numpy")
 
 
 @dataclass
@@ -195,8 +196,10 @@ def run(
         input's own.
     overwrite, resume : bool
         Replace existing outputs; skip inputs the manifest records as done.
-    backend : {'cpu', 'numpy'}, optional
-        Engine for the filter steps. Default: 'cpu'.
+    backend : {'cpu', 'cuda', 'numpy'}, optional
+        Engine for the filter steps (and grayscale). Default: 'cpu'. 'cuda' moves each
+        image to the GPU once per run of consecutive filter steps, on a CUDA stream of its
+        worker thread, so one image's copies overlap another's kernels.
     workers : int, optional
         Images processed at once (threads). Default: the usable CPUs.
     max_inflight : int, optional
@@ -387,11 +390,14 @@ def _process(item: InputFile, target: Path, pipeline: Any, *, backend: str | Non
         timings["read"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         stack = _to_stack(image, info.pages)
-        if lock is None:
-            result = pipeline.apply(stack, backend=backend)
-        else:
+        if backend == "cuda":
+            with thread_stream():  # this worker's stream: its copies overlap others' kernels
+                result = pipeline.apply(stack, backend=backend)
+        elif lock is not None:
             with lock:
                 result = pipeline.apply(stack, backend=backend)
+        else:
+            result = pipeline.apply(stack, backend=backend)
         out, pages = _from_stack(result)
         timings["compute"] = time.perf_counter() - t1
         t2 = time.perf_counter()
