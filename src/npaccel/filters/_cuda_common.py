@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
+import threading
+import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -18,7 +22,14 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
-from npaccel.cuda._device import array_module, is_cupy, launch_stream, to_device, to_host
+from npaccel.cuda._device import (
+    array_module,
+    is_cupy,
+    launch_stream,
+    simulated,
+    to_device,
+    to_host,
+)
 
 __all__ = [
     "CONSTANT",
@@ -29,7 +40,10 @@ __all__ = [
     "WRAP",
     "DeviceCall",
     "device_call",
+    "device_constant",
     "grid_1d",
+    "kernel_dtype",
+    "launch",
     "map_index",
     "memoised",
     "rint_even",
@@ -88,15 +102,16 @@ def rint_even(x):
 @cuda.jit(device=True, inline=True)
 def to_integer(x, lo, hi):
     """The policy's store into an integer type: NaN → 0, round half to even, saturate to
-    [lo, hi] (floats the caller chose so the final cast is exact)."""
+    [lo, hi] (integral floats the caller chose so the final cast is exact). Saturating
+    first keeps ±inf and huge values away from the rounding (the simulator's ``math.floor``
+    raises on inf); a value strictly inside (lo, hi) rounds into [lo, hi]."""
     if x != x:
         return lo - lo
-    r = rint_even(x)
-    if r < lo:
+    if x <= lo:
         return lo
-    if r > hi:
+    if x >= hi:
         return hi
-    return r
+    return rint_even(x)
 
 
 def store_bounds(dtype: np.dtype) -> tuple[bool, float, float]:
@@ -110,8 +125,10 @@ def store_bounds(dtype: np.dtype) -> tuple[bool, float, float]:
     return True, float(info.min), hi
 
 
-def grid_1d(n: int, threads: int = THREADS) -> tuple[int, int]:
-    """``(blocks, threads)`` for a grid-stride loop over ``n`` elements."""
+def grid_1d(n: int, threads: int | None = None) -> tuple[int, int]:
+    """``(blocks, threads)`` for a grid-stride loop over ``n`` elements (``threads``:
+    `THREADS` as it is at the call, which tests shrink)."""
+    threads = THREADS if threads is None else threads
     return max(1, min(-(-n // threads), _MAX_BLOCKS)), threads
 
 
@@ -143,10 +160,11 @@ class DeviceCall:
     def finish(self) -> Any:
         """Copy the result into ``out`` if kernels wrote elsewhere; return ``out``."""
         if self.dst is not self.out:
-            if isinstance(self.out, np.ndarray) and self.xp is not np:
-                to_host(self.dst, self.out)
-            else:
-                self.out[...] = self.dst
+            with np.errstate(over="ignore"):  # a cast by the policy: beyond float16 is ±inf
+                if isinstance(self.out, np.ndarray) and self.xp is not np:
+                    to_host(self.dst, self.out)
+                else:
+                    self.out[...] = self.dst
         return self.out
 
 
@@ -178,3 +196,95 @@ def memoised(factory: Callable[..., Any]) -> Callable[..., Any]:
     """Kernel factories are cached per static parameters (and, through numba-cuda, per
     device and argument types)."""
     return functools.lru_cache(maxsize=None)(factory)
+
+
+def launch(kernel: Any, blocks: Any, threads: Any, stream: Any, *args: Any) -> None:
+    """Run ``kernel[blocks, threads, stream](*args)``.
+
+    CuPy arrays go to numba-cuda as views that skip its host synchronisation of their
+    stream (it would block at every launch; the launches are already ordered on CuPy's
+    current stream). numba-cuda's warning about grids of few blocks, which small inputs
+    rightly make, is not raised. Under the simulator, NumPy's warnings about inf and NaN in scalar
+    arithmetic, which a GPU computes silently, are not raised."""
+    args = tuple(cuda.as_cuda_array(a, sync=False) if is_cupy(a) else a for a in args)
+    if not simulated():
+        if math.prod(blocks if isinstance(blocks, tuple) else (blocks,)) >= _FEW_BLOCKS:
+            kernel[blocks, threads, stream](*args)
+            return
+        from numba.core.errors import NumbaPerformanceWarning
+
+        # small inputs make small grids, rightly; catch_warnings is process-wide state, so
+        # threads (the image runner's workers) take turns at it
+        with _WARNINGS_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumbaPerformanceWarning)
+            configured = kernel[blocks, threads, stream]
+        configured(*args)
+        return
+    _lock_simulated_shared_arrays()
+    # the simulator runs one kernel at a time (it refuses concurrent ones from threads)
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        kernel[blocks, threads, stream](*args)
+
+
+_WARNINGS_LOCK = threading.RLock()
+
+
+_FEW_BLOCKS = 128  # numba-cuda warns of under-utilisation below this many blocks
+_CONSTANTS: OrderedDict[tuple, Any] = OrderedDict()
+_MAX_CONSTANTS = 256
+
+
+def device_constant(values: np.ndarray, xp: ModuleType) -> Any:
+    """A device copy of a small host array (weights, tap offsets, shapes), uploaded once per
+    device and content and then reused, so a call queues no host-to-device copy."""
+    values = np.ascontiguousarray(values)
+    if xp is np:
+        return values
+    device = int(xp.cuda.runtime.getDevice())
+    key = (device, values.dtype.str, values.shape, values.tobytes())
+    found = _CONSTANTS.get(key)
+    if found is not None:
+        _CONSTANTS.move_to_end(key)
+        return found
+    found = xp.asarray(values)
+    xp.cuda.get_current_stream().synchronize()  # complete before another stream reads it
+    _CONSTANTS[key] = found
+    if len(_CONSTANTS) > _MAX_CONSTANTS:
+        _CONSTANTS.popitem(last=False)
+    return found
+
+
+_SHARED_LOCK = threading.Lock()
+
+
+def _lock_simulated_shared_arrays() -> None:
+    """Make the simulator's ``cuda.shared.array`` allocate each array once per block.
+
+    The simulator (one Python thread per CUDA thread) looks the array of a call site up
+    and creates it when missing without a lock, so two threads of a block can each create
+    one and stop sharing it: a data race that no GPU has, seen here as rare wrong results.
+    Wrapped once, the look-up and creation hold a lock; call sites are identified as the
+    simulator does (file and line of the caller)."""
+    from numba.cuda.simulator import kernelapi
+
+    shared = kernelapi.FakeCUDAShared
+    if getattr(shared.array, "npaccel_locked", False):
+        return
+    unlocked = shared.array
+
+    def array(self, shape, dtype):
+        if shape == 0 or not hasattr(self, "_allocations"):  # dynamic shared memory
+            return unlocked(self, shape, dtype)
+        if isinstance(dtype, kernelapi.types.Type):
+            dtype = kernelapi.numpy_support.as_dtype(dtype)
+        caller = sys._getframe(1)
+        site = (caller.f_code.co_filename, caller.f_lineno)
+        with _SHARED_LOCK:
+            found = self._allocations.get(site)
+            if found is None:
+                found = self._allocations[site] = np.empty(shape, dtype)
+        return found
+
+    array.npaccel_locked = True
+    shared.array = array
