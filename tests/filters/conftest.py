@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import operator
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -345,3 +346,53 @@ def check_against_reference(
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+# ------------------------------------------------------------- rank backends (cpu, cuda)
+
+
+@pytest.fixture(scope="module")
+def fast_thread_switches():
+    """numba-cuda's simulator runs a block's threads as Python threads that meet at every
+    syncthreads: switching between them often keeps simulated kernels quick."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    yield
+    sys.setswitchinterval(interval)
+
+
+def check_minmax_of(backend, x, passes, cval, minimum, out_dtype=None):
+    """``backend.minmax_passes`` against the reference backend, exactly."""
+    from npaccel.filters import _scipy as ref
+
+    out = np.empty(x.shape, out_dtype or x.dtype)
+    got = backend.minmax_passes(x, passes, cval, minimum, out)
+    assert got is out
+    want = ref.minmax_passes(x, passes, cval, minimum, np.empty_like(out))
+    np.testing.assert_array_equal(got, want, err_msg=f"{passes} {cval=} {minimum=} {x.dtype}")
+
+
+def check_rank_of(backend, x, footprint, rank, mode, cval, origins, out_dtype=None):
+    """``backend.rank_nd`` against the reference backend, exactly."""
+    from npaccel.filters import _scipy as ref
+
+    out = np.empty(x.shape, out_dtype or x.dtype)
+    got = backend.rank_nd(x, footprint, rank, mode, cval, origins, out)
+    assert got is out
+    want = ref.rank_nd(x, footprint, rank, mode, cval, origins, np.empty(x.shape, out.dtype))
+    np.testing.assert_array_equal(
+        got, want, err_msg=f"{footprint.astype(int).tolist()} {rank=} {mode=} {origins=}"
+    )
+
+
+NUMPY_PAD_MODES = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge",
+                   "wrap": "wrap", "constant": "constant"}  # fmt: skip
+
+
+def exact_rank(x, footprint, rank, mode, cval, origins):
+    """The ``rank``-th of each window in ``x``'s own dtype (``np.sort`` order: NaN last)."""
+    pads = [(s // 2 + o, s - 1 - s // 2 - o) for s, o in zip(footprint.shape, origins, strict=True)]
+    extra = {"constant_values": cval} if mode == "constant" else {}
+    padded = np.pad(x, pads, mode=NUMPY_PAD_MODES[mode], **extra)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, footprint.shape)
+    return np.sort(windows[..., footprint], axis=-1)[..., rank]

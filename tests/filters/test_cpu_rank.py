@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from conftest import check_minmax_of, check_rank_of, exact_rank
 from npaccel import threads
 from npaccel.filters import _cpu_rank as cpu
 from npaccel.filters import _scipy as ref
@@ -65,39 +66,12 @@ def limit_origins(rng, shape):
     return tuple(int(rng.choice(origin_limits(s))) for s in shape)
 
 
-def check_minmax(x, passes, cval, minimum, out_dtype=None):
-    out = np.empty(x.shape, out_dtype or x.dtype)
-    got = cpu.minmax_passes(x, passes, cval, minimum, out)
-    assert got is out
-    want = ref.minmax_passes(x, passes, cval, minimum, np.empty_like(out))
-    np.testing.assert_array_equal(got, want, err_msg=f"{passes} {cval=} {minimum=}")
+def check_minmax(*args, **kwargs):
+    check_minmax_of(cpu, *args, **kwargs)
 
 
-def check_rank(x, footprint, rank, mode, cval, origins, out_dtype=None):
-    out = np.empty(x.shape, out_dtype or x.dtype)
-    got = cpu.rank_nd(x, footprint, rank, mode, cval, origins, out)
-    assert got is out
-    if x.ndim == 1:  # scipy's 1-D rank filter ignores holes in the footprint: lift to 2-D
-        x, footprint, origins = x[None], footprint[None], (0, *origins)
-    want = ref.rank_nd(x, footprint, rank, mode, cval, origins, np.empty(x.shape, out.dtype))
-    np.testing.assert_array_equal(
-        got,
-        want.reshape(got.shape),
-        err_msg=f"{footprint.astype(int).tolist()} {rank=} {mode=} {origins=}",
-    )
-
-
-NUMPY_PAD_MODES = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge",
-                   "wrap": "wrap", "constant": "constant"}  # fmt: skip
-
-
-def exact_rank(x, footprint, rank, mode, cval, origins):
-    """The ``rank``-th of each window in ``x``'s own dtype (``np.sort`` order: NaN last)."""
-    pads = [(s // 2 + o, s - 1 - s // 2 - o) for s, o in zip(footprint.shape, origins, strict=True)]
-    extra = {"constant_values": cval} if mode == "constant" else {}
-    padded = np.pad(x, pads, mode=NUMPY_PAD_MODES[mode], **extra)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, footprint.shape)
-    return np.sort(windows[..., footprint], axis=-1)[..., rank]
+def check_rank(*args, **kwargs):
+    check_rank_of(cpu, *args, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -38,12 +38,8 @@ NON_COMPLEX = [t for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32"
 
 
 @pytest.fixture(autouse=True, scope="module")
-def quick_thread_switches():
-    # the simulator's threads meet at every syncthreads: switch between them often
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-4)
-    yield
-    sys.setswitchinterval(interval)
+def quick_thread_switches(fast_thread_switches):
+    return fast_thread_switches
 
 
 @pytest.fixture(autouse=True)

@@ -8,18 +8,15 @@ import dataclasses
 
 import numpy as np
 import pytest
+from gpu_support import require_device
 
 from npaccel import bench
 from npaccel.bench._case import CheckFailed
 from npaccel.bench._kernels import gpu
 from npaccel.bench._profile import PROFILES
-from npaccel.cuda import available, simulated
 
 pytestmark = pytest.mark.gpu
-cupy = pytest.importorskip("cupy")
-if simulated() or not available():
-    pytest.skip("needs a real CUDA device (numba-cuda's simulator or no GPU here)",
-                allow_module_level=True)  # fmt: skip
+cupy = require_device()
 
 SMALL = dataclasses.replace(PROFILES["full"], gpu_n=(512,))
 CASES = list(gpu.cases(SMALL))

@@ -6,20 +6,12 @@ tests/filters/test_cuda_sim.py runs the same kernels under the simulator on tiny
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-from npaccel.cuda import available, simulated
+from gpu_support import filters_oracle, require_device
 
 pytestmark = pytest.mark.gpu
-cupy = pytest.importorskip("cupy")
-if simulated() or not available():
-    pytest.skip("needs a real CUDA device (numba-cuda's simulator or no GPU here)",
-                allow_module_level=True)  # fmt: skip
+cupy = require_device()
 
 from cupyx.scipy import ndimage as cndi  # noqa: E402
 
@@ -27,19 +19,7 @@ from npaccel import filters  # noqa: E402
 from npaccel.filters import _cuda  # noqa: E402
 from npaccel.filters._policy import store  # noqa: E402
 
-
-def _load_oracle():
-    """tests/filters/conftest.py (the oracle, data and tolerances) as a plain module: a
-    ``from conftest import`` here could find another directory's conftest."""
-    path = Path(__file__).parents[1] / "filters" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("npaccel_filters_oracle", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-oracle = _load_oracle()
+oracle = filters_oracle()
 SHAPE = (256, 300)
 GRID_DTYPES = ("uint8", "int16", "float32", "float64")
 SMOKE_DTYPES = ("int8", "uint16", "uint32", "int32", "uint64", "int64", "float16")
