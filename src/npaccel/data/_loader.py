@@ -46,6 +46,7 @@ __all__ = [
     "SHUFFLE_MODES",
     "THREAD_PREFIX",
     "ArrayLoader",
+    "DeviceIterator",
     "LoaderIterator",
 ]
 
@@ -828,6 +829,40 @@ class LoaderIterator:
         self.close()
 
 
+class DeviceIterator:
+    """One pass of an ``ArrayLoader(..., device='cuda')``: the host iteration's batches,
+    delivered on the GPU by :func:`npaccel.cuda.to_device_batches` (which copies each host
+    batch into pinned memory before asking for the next, so the host buffers' contract
+    holds). Same ``epoch``, ``len()``, ``close()`` and ``with`` as `LoaderIterator`."""
+
+    def __init__(self, host: LoaderIterator) -> None:
+        from npaccel.cuda._stream import to_device_batches
+
+        self.epoch = host.epoch
+        self._host = host
+        self._device = to_device_batches(host, streams=max(2, host._pipeline.prefetch + 1))
+
+    def __iter__(self) -> DeviceIterator:
+        return self
+
+    def __len__(self) -> int:
+        return len(self._host)
+
+    def __next__(self) -> Any:
+        return next(self._device)
+
+    def close(self) -> None:
+        """Stop the copies and the prefetch threads (idempotent)."""
+        self._device.close()
+        self._host.close()
+
+    def __enter__(self) -> DeviceIterator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 # ------------------------------------------------------------------------ loader
 
 
@@ -879,11 +914,18 @@ class ArrayLoader:
     copy : bool, optional
         ``False`` (default): batches are views of reused buffers (see Notes).
         ``True``: every batch is a freshly allocated array that stays valid.
+    device : {None, 'cpu', 'cuda'}, optional
+        Where batches are delivered. ``None``/``'cpu'``: NumPy arrays. ``'cuda'``: CuPy
+        arrays on the GPU, each one new and the caller's, moved by
+        :func:`npaccel.cuda.to_device_batches` (pinned staging buffers, copies on their own
+        streams overlapping the caller's work, ordered before the caller's current stream
+        uses them; docs/cuda-stream.md). Needs ``npaccel[gpu]``.
 
     Attributes
     ----------
-    rows, batch_size, shuffle, seed, drop_last, prefetch, window_blocks, read, copy
-        The normalised arguments (``shuffle`` as one of ``SHUFFLE_MODES``).
+    rows, batch_size, shuffle, seed, drop_last, prefetch, window_blocks, read, copy, device
+        The normalised arguments (``shuffle`` as one of ``SHUFFLE_MODES``; ``device`` None
+        for the host).
     block_rows : int
         Minimum rows per block after rounding.
     blocks : numpy.ndarray
@@ -940,7 +982,7 @@ class ArrayLoader:
                  drop_last: bool = False, prefetch: int = 2,
                  block_bytes: int = DEFAULT_BLOCK_BYTES,
                  window_blocks: int = DEFAULT_WINDOW_BLOCKS, read: str = "mmap",
-                 copy: bool = False) -> None:  # fmt: skip
+                 copy: bool = False, device: str | None = None) -> None:  # fmt: skip
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.shuffle = _check_shuffle(shuffle)
         self.seed = _check_seed(seed)
@@ -954,6 +996,9 @@ class ArrayLoader:
             if not isinstance(flag, (bool, np.bool_)):
                 raise TypeError(f"`{name}` must be True or False; got {flag!r}")
         self.drop_last, self.copy = bool(drop_last), bool(copy)
+        if device not in (None, "cpu", "cuda"):
+            raise ValueError(f"`device` must be one of {{None, 'cpu', 'cuda'}}; got {device!r}")
+        self.device = None if device == "cpu" else device
         self._sources, self._single = _open_sources(arrays)
         self.rows = len(self._sources[0].array)
         widest = max(source.row_bytes for source in self._sources)
@@ -979,8 +1024,9 @@ class ArrayLoader:
         """Make the next iteration yield the order of ``epoch`` (>= 0)."""
         self._next_epoch = _check_int("epoch", epoch, 0)
 
-    def __iter__(self) -> LoaderIterator:
-        return self._iterate()
+    def __iter__(self) -> LoaderIterator | DeviceIterator:
+        iteration = self._iterate()
+        return iteration if self.device is None else DeviceIterator(iteration)
 
     def _iterate(self, batches: range | None = None, copy: bool | None = None
                  ) -> LoaderIterator:  # fmt: skip
