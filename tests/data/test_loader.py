@@ -122,6 +122,7 @@ def loader_cases(draw):
         "window_blocks": draw(st.integers(1, 6)),
         "read": draw(st.sampled_from(["mmap", "pread"])),
         "prefetch": draw(st.integers(0, 3)),
+        "gather_threads": draw(st.integers(1, 3)),
         "copy": draw(st.booleans()),
         "seed": draw(st.integers(0, 2**64)),
         "epoch": draw(st.integers(0, 3)),
@@ -141,8 +142,8 @@ def test_every_sample_once_with_the_source_bytes_in_a_reproducible_order(case):
         else:
             datas.append(random_rows(rng, (rows, *shape), dtype))
     options = {k: case[k] for k in ("batch_size", "shuffle", "drop_last", "block_bytes",
-                                     "window_blocks", "read", "prefetch", "copy",
-                                     "seed")}  # fmt: skip
+                                     "window_blocks", "read", "prefetch", "gather_threads",
+                                     "copy", "seed")}  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         pairs = enumerate(zip(datas, case["kinds"], strict=True))
         sources = [as_source(d, kind, Path(folder), f"a{i}") for i, (d, kind) in pairs]
@@ -305,10 +306,12 @@ def test_the_cache_probe_sees_cached_and_evicted_pages(tmp_path):
 # --------------------------------------------------------------- buffer contract
 
 
-@pytest.mark.parametrize("prefetch", [0, 1, 2])
-def test_a_batch_stays_valid_until_batch_i_plus_prefetch_plus_1_is_asked_for(prefetch):
+@pytest.mark.parametrize(("prefetch", "gather_threads"), [(0, 1), (1, 1), (2, 1), (2, 2), (3, 3)])
+def test_a_batch_stays_valid_until_batch_i_plus_prefetch_plus_1_is_asked_for(prefetch,
+                                                                             gather_threads):
     X = np.arange(2000, dtype=np.int64).reshape(1000, 2)
-    loader = ArrayLoader(X, 10, seed=1, prefetch=prefetch, block_bytes=800)
+    loader = ArrayLoader(X, 10, seed=1, prefetch=prefetch, block_bytes=800,
+                         gather_threads=gather_threads)  # fmt: skip
     expected = np.split(loader.indices(0), 100)
     held = []
     for j, batch in enumerate(loader):
@@ -481,6 +484,7 @@ BAD = [
     ({"seed": "x"}, TypeError, r"`seed` must be an integer >= 0; got 'x'"),
     ({"drop_last": "yes"}, TypeError, r"`drop_last` must be True or False; got 'yes'"),
     ({"copy": 1}, TypeError, r"`copy` must be True or False; got 1"),
+    ({"gather_threads": 0}, ValueError, r"`gather_threads` must be >= 1; got 0"),
     ({"read": "direct"}, ValueError, r"`read` must be one of \{'mmap', 'pread'\}; got 'direct'"),
 ]
 
@@ -614,3 +618,25 @@ def test_the_docstring_example_runs():
     failures, tried = doctest.testmod(_loader, verbose=False)
     assert tried > 0
     assert failures == 0
+
+
+@pytest.mark.parametrize("shuffle", ["block", "full", "none"])
+def test_several_gather_threads_give_the_same_batches_in_order(shuffle):
+    X = np.arange(3000, dtype=np.int64).reshape(1500, 2)
+    one = ArrayLoader(X, 16, seed=4, shuffle=shuffle, block_bytes=512, gather_threads=1,
+                      copy=True)  # fmt: skip
+    two = ArrayLoader(X, 16, seed=4, shuffle=shuffle, block_bytes=512, gather_threads=2,
+                      prefetch=3)  # fmt: skip
+    probe = two._iterate()  # uses up epoch 0 of `two`: the comparison starts at epoch 0 again
+    assert probe._pipeline.gatherers == 2
+    probe.close()
+    two.set_epoch(0)
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not [t for t in threading.enumerate() if t.name.startswith(THREAD_PREFIX)]
+
+
+def test_gather_threads_default_to_two_where_two_cpus_are_usable():
+    from npaccel.threads import usable_cpus
+
+    assert ArrayLoader(np.zeros((4, 1)), 2).gather_threads == min(2, usable_cpus())

@@ -593,8 +593,8 @@ class _Pipeline:
     """
 
     def __init__(self, sources: list[_Source], plan: _Plan, mode: str, read: str,
-                 batches: range, prefetch: int, copy: bool,
-                 pool: _StagingPool) -> None:  # fmt: skip
+                 batches: range, prefetch: int, copy: bool, pool: _StagingPool,
+                 gather_threads: int = 1) -> None:  # fmt: skip
         self.plan = plan
         self.batches = batches
         self.prefetch = prefetch
@@ -619,6 +619,13 @@ class _Pipeline:
         self.block_mode = blocks and self.reader.staged  # an I/O thread reads blocks
         self.block_hints = blocks and files and not self.reader.staged
         self.hinting = isinstance(plan, _FullPlan) and files and prefetch > 0
+        # Gathers from the map or memory run on several threads (a scattered-row gather is
+        # bound by memory latency, not bandwidth: two threads move about twice as much);
+        # staged block reads keep one, whose order the I/O thread's slots follow.
+        self.gatherers = 1 if self.block_mode else max(1, min(gather_threads, prefetch))
+        self._order = threading.Lock()  # the multi-gatherer claim of the next batch
+        self._next_k = 0
+        self._early: dict[int, Any] = {}  # batches that arrived before the one asked for
 
     # ---- lifecycle
 
@@ -630,7 +637,11 @@ class _Pipeline:
             return
         for _ in range(self.prefetch):
             self.credits.put(True)
-        targets = [("gather", self._gather_loop)]
+        if self.gatherers == 1:
+            targets = [("gather", self._gather_loop)]
+        else:
+            self._worker_steps = self.plan.steps(self.batches)
+            targets = [(f"gather{i}", self._gather_worker) for i in range(self.gatherers)]
         if self.block_mode:
             assert isinstance(self.plan, _BlockPlan)
             for _ in range(self.plan.slots):
@@ -648,7 +659,8 @@ class _Pipeline:
 
     def _wake_all(self) -> None:
         for tokens in (self.credits, self.loaded, self.freed):
-            tokens.put(None)
+            for _ in range(max(1, len(self.threads))):  # every thread that may be waiting
+                tokens.put(None)
 
     def shutdown(self) -> None:
         self.stopped = True
@@ -682,17 +694,38 @@ class _Pipeline:
     # ---- producer side
 
     def _produce(self, k: int, step: _Step) -> tuple[tuple[np.ndarray, ...], int]:
+        outs = self._claim(k, step)
+        self.reader.gather(step, outs)
+        return outs, step.size
+
+    def _claim(self, k: int, step: _Step) -> tuple[np.ndarray, ...]:
+        """Announce batch k's blocks (block shuffle from the map) and pick its buffers."""
         if self.block_hints:  # the kernel reads blocks ahead while we gather from the map
             last = self._span(-1)[1]
             while self._hinted < min(step.hi + READ_AHEAD_BLOCKS, last):
                 self._hinted += 1
                 self.reader.hint_block(self._hinted)
         if self.copy:
-            outs = tuple(np.empty((step.size, *shape), dtype) for shape, dtype in self.shapes)
-        else:
-            outs = self.ring[k % len(self.ring)]
-        self.reader.gather(step, outs)
-        return outs, step.size
+            return tuple(np.empty((step.size, *shape), dtype) for shape, dtype in self.shapes)
+        return self.ring[k % len(self.ring)]
+
+    def _gather_worker(self) -> None:
+        """One of several gather threads: each credit lets one batch be gathered — the next
+        unclaimed one, claimed in order under a lock — so batch k still reuses the buffer
+        of batch k - (2 * prefetch + 1) only after its credit (see `_gather_loop`)."""
+        while self._take(self.credits):
+            with self._order:
+                k = self._next_k
+                if k >= len(self.batches):
+                    return
+                self._next_k = k + 1
+                step = next(self._worker_steps)
+                outs = self._claim(k, step)
+            self.reader.gather(step, outs)
+            self.ready.put((k, (outs, step.size)))
+            self.filled = max(self.filled, k)
+            if self.hinting:
+                self.freed.put(True)
 
     def _gather_loop(self) -> None:
         loaded = lo = self._loaded
@@ -707,7 +740,7 @@ class _Pipeline:
                 if not self._take(self.loaded):
                     return
                 loaded += 1
-            self.ready.put(self._produce(k, step))
+            self.ready.put((k, self._produce(k, step)))
             self.filled = k
             if self.block_mode:  # blocks before the next batch's lo are never read again
                 next_lo = self._span(k + 1)[0] if k + 1 < len(self.batches) else last + 1
@@ -744,24 +777,28 @@ class _Pipeline:
         if not self.threads:
             return self._next_inline(k)
         self.credits.put(True)
+        while k not in self._early:
+            item = self._next_ready()
+            if isinstance(item, BaseException):
+                raise item
+            self._early[item[0]] = item[1]  # several gatherers finish out of order
+        return self._early.pop(k)
+
+    def _next_ready(self) -> Any:
+        gatherers = self.threads[: self.gatherers]
         while True:
             try:
-                item = self.ready.get(timeout=_POLL_S)
-                break
+                return self.ready.get(timeout=_POLL_S)
             except queue.Empty:
-                if not self.stopped and self.threads[0].is_alive():
+                if not self.stopped and any(t.is_alive() for t in gatherers):
                     continue
                 try:  # a thread may have put its last item just before it ended
-                    item = self.ready.get_nowait()
-                    break
+                    return self.ready.get_nowait()
                 except queue.Empty:
                     if self.stopped:  # closed from elsewhere
                         raise StopIteration from None
                     raise RuntimeError("the loader's gather thread stopped without "
                                        "producing the next batch") from None
-        if isinstance(item, BaseException):
-            raise item
-        return item
 
     def _next_inline(self, k: int) -> tuple[tuple[np.ndarray, ...], int]:
         assert self._steps is not None
@@ -794,7 +831,8 @@ class LoaderIterator:
         self._position = 0
         plan = loader._plan(epoch)
         self._pipeline = _Pipeline(loader._sources, plan, loader.shuffle, loader.read,
-                                   batches, loader.prefetch, copy, loader._pool)  # fmt: skip
+                                   batches, loader.prefetch, copy, loader._pool,
+                                   loader.gather_threads)  # fmt: skip
         self._finalizer = weakref.finalize(self, self._pipeline.shutdown)
         self._pipeline.start()
 
@@ -914,6 +952,11 @@ class ArrayLoader:
     copy : bool, optional
         ``False`` (default): batches are views of reused buffers (see Notes).
         ``True``: every batch is a freshly allocated array that stays valid.
+    gather_threads : int, optional
+        Threads that gather batches from the memory map or memory, >= 1; default
+        ``min(2, usable CPUs)``. A gather of scattered rows is bound by memory latency, so
+        a second thread about doubles it (docs/data-loader.md); each thread fills whole
+        batches, at most ``prefetch`` at once. ``read='pread'`` block shuffle uses one.
     device : {None, 'cpu', 'cuda'}, optional
         Where batches are delivered. ``None``/``'cpu'``: NumPy arrays. ``'cuda'``: CuPy
         arrays on the GPU, each one new and the caller's, moved by
@@ -923,7 +966,8 @@ class ArrayLoader:
 
     Attributes
     ----------
-    rows, batch_size, shuffle, seed, drop_last, prefetch, window_blocks, read, copy, device
+    rows, batch_size, shuffle, seed, drop_last, prefetch, window_blocks, read, copy, device,
+    gather_threads
         The normalised arguments (``shuffle`` as one of ``SHUFFLE_MODES``; ``device`` None
         for the host).
     block_rows : int
@@ -982,7 +1026,8 @@ class ArrayLoader:
                  drop_last: bool = False, prefetch: int = 2,
                  block_bytes: int = DEFAULT_BLOCK_BYTES,
                  window_blocks: int = DEFAULT_WINDOW_BLOCKS, read: str = "mmap",
-                 copy: bool = False, device: str | None = None) -> None:  # fmt: skip
+                 copy: bool = False, device: str | None = None,
+                 gather_threads: int | None = None) -> None:  # fmt: skip
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.shuffle = _check_shuffle(shuffle)
         self.seed = _check_seed(seed)
@@ -999,6 +1044,11 @@ class ArrayLoader:
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"`device` must be one of {{None, 'cpu', 'cuda'}}; got {device!r}")
         self.device = None if device == "cpu" else device
+        if gather_threads is None:
+            from npaccel.threads import usable_cpus
+
+            gather_threads = min(2, usable_cpus())
+        self.gather_threads = _check_int("gather_threads", gather_threads, 1)
         self._sources, self._single = _open_sources(arrays)
         self.rows = len(self._sources[0].array)
         widest = max(source.row_bytes for source in self._sources)
