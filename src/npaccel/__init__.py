@@ -14,7 +14,8 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-from npaccel import threads
+from npaccel import fft, linalg, threads
 from npaccel._inspect import ArrayReport, inspect
+from npaccel.einsum import einsum  # the function: it shadows its module as an attribute
 
-__all__ = ["ArrayReport", "__version__", "inspect", "threads"]
+__all__ = ["ArrayReport", "__version__", "einsum", "fft", "inspect", "linalg", "threads"]

@@ -97,9 +97,12 @@ def test_thread_env_only_lists_set_variables():
 def test_recorded_machine_yields_its_findings(recorded):
     report = doctor.diagnose(host=recorded("xeon-2socket-cgroup2-a100"))
     ids = {f["id"] for f in report["findings"]}
-    assert {"numa-multiple-nodes", "swap-in-use", "thp-disabled"} <= ids
+    assert {"numa-multiple-nodes", "swap-in-use", "thp-disabled", "gpu-pcie-degraded"} <= ids
     assert report["facts"]["cpu"]["usable_cpus"] == 4
     assert report["facts"]["gpu"]["source"] == "nvidia-smi"
+    (pcie,) = [f for f in report["findings"] if f["id"] == "gpu-pcie-degraded"]
+    assert "GPU 1 (NVIDIA A100-SXM4-40GB, 00000000:0F:00.0) runs PCIe gen4 x8" in pcie["evidence"]
+    assert "GPU 0" not in pcie["evidence"]
     if not report["facts"]["cupy"]["installed"]:
         assert "gpu-without-cupy" in ids
 
@@ -107,8 +110,17 @@ def test_recorded_machine_yields_its_findings(recorded):
 def test_healthy_recording_has_no_machine_findings(recorded):
     report = doctor.diagnose(host=recorded("epyc-kvm-2cpu"))
     machine_rules = {"numa-multiple-nodes", "swap-in-use", "thp-disabled", "memory-low",
-                     "gpu-without-cupy"}  # fmt: skip
+                     "gpu-without-cupy", "gpu-pcie-degraded", "gpu-persistence-off",
+                     "gpu-compute-prohibited", "gpu-compute-exclusive"}  # fmt: skip
     assert not machine_rules & {f["id"] for f in report["findings"]}
+
+
+def test_driver_only_gpu_node_reads_its_link_from_sysfs(recorded):
+    report = doctor.diagnose(host=recorded("spr-h100-driver-only"))
+    gpu = report["facts"]["gpu"]
+    assert (gpu["source"], gpu["cuda_driver_version"]) == ("proc", "12.4")
+    assert gpu["devices"][0]["pcie"]["source"] == "sysfs"
+    assert "gpu-pcie-degraded" not in {f["id"] for f in report["findings"]}  # gen5 x16 of x16
 
 
 def test_bad_import_names_the_module():

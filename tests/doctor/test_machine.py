@@ -94,40 +94,66 @@ def test_gpu_from_nvidia_smi_recording(recorded):
     assert gpu["source"] == "nvidia-smi"
     assert gpu["kernel_driver_version"] == "535.161.08"
     assert [d["name"] for d in gpu["devices"]] == ["NVIDIA A100-SXM4-40GB"] * 2
-    first = gpu["devices"][0]
+    assert (gpu["driver_version"], gpu["cuda_driver_version"]) == ("535.161.08", "12.2")
+    assert gpu["cuda_driver_version_source"] == "driver-table"  # nvidia-smi's CSV has no CUDA
+    first, second = gpu["devices"]
     assert first["memory_total_bytes"] == 40 * GiB
     assert first["compute_capability"] == "8.0"
-    assert first["pcie_link"] == "gen4 x16"
+    assert first["pcie"] == {"gen_current": 4, "gen_max": 4, "width_current": 16,
+                             "width_max": 16, "source": "nvidia-smi"}  # fmt: skip
+    assert (second["pcie"]["width_current"], second["pcie"]["width_max"]) == (8, 16)
+    assert (first["persistence_mode"], first["compute_mode"], first["pstate"]) == (
+        True, "Default", "P0",
+    )  # fmt: skip
 
 
 def test_gpu_from_driver_proc_only(recorded):
     gpu = gpu_facts(recorded("spr-h100-driver-only"))
     assert gpu["source"] == "proc"
     assert gpu["kernel_driver_version"] == "550.54.15"  # the "Open Kernel Module" wording
+    assert (gpu["driver_version"], gpu["cuda_driver_version"]) == ("550.54.15", "12.4")
     assert gpu["devices"] == [
-        {"index": 0, "name": "NVIDIA H100 80GB HBM3", "pci_bus_id": "0000:18:00.0"}
-    ]
+        {
+            "index": 0,
+            "name": "NVIDIA H100 80GB HBM3",
+            "pci_bus_id": "0000:18:00.0",
+            "pcie": {"gen_current": 5, "gen_max": 5, "width_current": 16, "width_max": 16,
+                     "source": "sysfs"},
+        }
+    ]  # fmt: skip
 
 
 def test_no_gpu(recorded):
     assert gpu_facts(recorded("graviton3-cgroup1-quota")) == {
         "source": None,
         "kernel_driver_version": None,
+        "driver_version": None,
+        "cuda_driver_version": None,
+        "cuda_driver_version_source": None,
         "devices": [],
     }
 
 
 def test_parse_nvidia_smi_tolerates_noise():
     text = (
-        "0, NVIDIA H100 80GB HBM3, 81559, 550.54.15, 9.0, 00000000:18:00.0, 5, 16\n"
+        "0, NVIDIA H100 80GB HBM3, 81559, 550.54.15, 9.0, 00000000:18:00.0, 1, 5, 16, 16, "
+        "Disabled, Exclusive_Process, P8\n"
         "garbage line\n"
-        "1, Tesla T4, 15360, 470.1, [N/A], 00000000:3B:00.0, [N/A], [N/A]\n"
+        "0, NVIDIA H100 80GB HBM3, 81559, 550.54.15, 9.0, 00000000:18:00.0, 5, 16\n"  # old
+        "1, Tesla T4, 15360, 470.1, [N/A], 00000000:3B:00.0, [N/A], [N/A], [N/A], [N/A], "
+        "[N/A], [N/A], [Unknown Error]\n"
     )
     devices = parse_nvidia_smi(text)
     assert [d["index"] for d in devices] == [0, 1]
     assert devices[0]["memory_total_bytes"] == 81559 << 20
+    assert devices[0]["pcie"] == {"gen_current": 1, "gen_max": 5, "width_current": 16,
+                                  "width_max": 16, "source": "nvidia-smi"}  # fmt: skip
+    assert devices[0]["persistence_mode"] is False
+    assert (devices[0]["compute_mode"], devices[0]["pstate"]) == ("Exclusive_Process", "P8")
     assert devices[1]["compute_capability"] is None
-    assert devices[1]["pcie_link"] is None
+    assert devices[1]["pcie"] is None
+    assert devices[1]["persistence_mode"] is None
+    assert (devices[1]["compute_mode"], devices[1]["pstate"]) == (None, None)
 
 
 @pytest.mark.parametrize(

@@ -39,8 +39,12 @@ H100 = {
     "driver_version": "550.54.15",
     "compute_capability": "9.0",
     "pci_bus_id": "00000000:18:00.0",
-    "pcie_link": "gen5 x16",
-}
+    "pcie": {"gen_current": 5, "gen_max": 5, "width_current": 16, "width_max": 16,
+             "source": "nvml"},
+    "persistence_mode": True,
+    "compute_mode": "Default",
+    "pstate": "P0",
+}  # fmt: skip
 
 
 def words(text: str) -> list[str]:
@@ -359,6 +363,37 @@ def facts_with(*changes: Change) -> Facts:
     for change in changes:
         change(facts)
     return facts
+
+
+def gpu_node(name: str = H100["name"], cc: str = "9.0", driver: str = "550.54.15",
+             cuda: str | None = "12.4", wheels: tuple[str, ...] = ("cupy-cuda12x",),
+             **cupy: Any) -> Change:  # fmt: skip
+    """A GPU node whose CuPy (``wheels``, default working) sees the one GPU: H100 with a
+    550 driver (CUDA 12.4) and cupy-cuda12x unless told otherwise; ``cupy`` overrides CuPy
+    facts."""
+
+    def change(facts: Facts) -> None:
+        device = dict(copy.deepcopy(H100), name=name, compute_capability=cc,
+                      driver_version=driver)  # fmt: skip
+        facts["gpu"] = {
+            "source": "nvml", "kernel_driver_version": driver, "driver_version": driver,
+            "cuda_driver_version": cuda, "cuda_driver_version_source": "nvml" if cuda else None,
+            "devices": [device],
+        }  # fmt: skip
+        packages = [{"name": w, "version": "13.3.0", "cuda_major": _wheel_major(w)}
+                    for w in wheels]  # fmt: skip
+        facts["cupy"] = {
+            "installed": True, "version": f"{wheels[0]} 13.3.0" if wheels else None,
+            "packages": packages, "cuda_runtime_version": "12.8", "cuda_driver_version": cuda,
+            "device_count": 1, "runs": True, **cupy,
+        }  # fmt: skip
+
+    return change
+
+
+def _wheel_major(wheel: str) -> int | None:
+    digits = wheel.removeprefix("cupy-cuda").removesuffix("x")
+    return int(digits) if digits.isdigit() else None
 
 
 # --- Cases ------------------------------------------------------------------------------
@@ -711,6 +746,215 @@ TRIGGERS = [
         evidence=("cupy-cuda12x 13.3.0", "cudaErrorInsufficientDriver"),
         fix=("driver sees GPUs", "cupy-cuda12x", "CUDA_VISIBLE_DEVICES"),
     ),
+    trigger(
+        "gpu-without-cupy-cuda13-driver",
+        "gpu-without-cupy",
+        "warn",
+        gpu_node(driver="580.65.06", cuda="13.0"),
+        put("cupy", {"installed": False, "packages": []}),
+        fix=("pip install cupy-cuda13x", "the driver supports CUDA 13.0"),
+    ),
+    trigger(
+        "gpu-without-cupy-cuda11-driver",
+        "gpu-without-cupy",
+        "warn",
+        gpu_node(name="Tesla V100-SXM2-16GB", cc="7.0", driver="470.82.01", cuda="11.4"),
+        put("cupy", {"installed": False, "packages": []}),
+        fix=("pip install cupy-cuda11x",),
+    ),
+    trigger(
+        "gpu-without-cupy-cuda10-driver",
+        "gpu-without-cupy",
+        "warn",
+        gpu_node(name="Tesla P100", cc="6.0", driver="440.33.01", cuda="10.2"),
+        put("cupy", {"installed": False}),
+        fix=("Upgrade the NVIDIA driver to >= 525.60.13 (CUDA 12)", "no wheels for CUDA 10.2"),
+    ),
+    # cupy-cuda-too-new: CuPy's CUDA major above the driver's
+    trigger(
+        "cupy-cuda12-on-cuda11-driver",
+        "cupy-cuda-too-new",
+        "error",
+        gpu_node(
+            name="Tesla V100-SXM2-16GB",
+            cc="7.0",
+            driver="470.82.01",
+            cuda="11.4",
+            device_count=0,
+            error=NO_GPU_ERROR,
+            cuda_driver_version=None,
+        ),
+        put("gpu.cuda_driver_version_source", "driver-table"),
+        title=("built for CUDA 12", "the CUDA 11.4 the driver supports"),
+        evidence=(
+            "cupy-cuda12x 13.3.0 (CUDA 12)",
+            "driver 470.82.01 (CUDA's driver table) supports CUDA up to 11.4",
+        ),
+        fix=(
+            "pip uninstall -y cupy-cuda12x && pip install cupy-cuda11x",
+            "upgrade the NVIDIA driver to >= 525.60.13 (CUDA 12)",
+        ),
+    ),
+    trigger(
+        "cupy-source-build-from-cupys-driver-version",
+        "cupy-cuda-too-new",
+        "error",
+        gpu_node(wheels=("cupy",), cuda=None, cuda_driver_version="11.8", device_count=0),
+        evidence=("cupy 13.3.0 (CUDA 12)", "driver (CuPy's driverGetVersion)"),
+        fix=("pip uninstall -y cupy && pip install cupy-cuda11x",),
+    ),
+    trigger(
+        "cupy-on-cuda10-driver",
+        "cupy-cuda-too-new",
+        "error",
+        gpu_node(name="Tesla P100", cc="6.0", driver="440.33.01", cuda="10.2", device_count=0),
+        fix=(
+            "Upgrade the NVIDIA driver to >= 525.60.13 (CUDA 12): current CuPy has no wheels "
+            "for CUDA 10.2",
+        ),
+    ),
+    # cupy-multiple-wheels
+    trigger(
+        "cupy-cuda11x-and-cuda12x",
+        "cupy-multiple-wheels",
+        "error",
+        gpu_node(wheels=("cupy-cuda11x", "cupy-cuda12x")),
+        title=("2 CuPy packages",),
+        evidence=("cupy-cuda11x 13.3.0, cupy-cuda12x 13.3.0 all install the same cupy/ files",),
+        fix=("pip uninstall -y cupy-cuda11x cupy-cuda12x && pip install cupy-cuda12x",),
+    ),
+    trigger(
+        "cupy-wheels-without-driver-facts",
+        "cupy-multiple-wheels",
+        "error",
+        put(
+            "cupy",
+            {
+                "installed": True,
+                "version": "cupy-cuda12x 13.3.0",
+                "device_count": 1,
+                "packages": [
+                    {"name": "cupy-cuda12x", "version": "13.3.0", "cuda_major": 12},
+                    {"name": "cupy-cuda13x", "version": "14.0.0", "cuda_major": 13},
+                ],
+            },
+        ),
+        fix=("&& pip install cupy-cuda13x",),  # no driver known: the newest
+    ),
+    # cupy-cannot-run
+    trigger(
+        "cupy-without-nvrtc",
+        "cupy-cannot-run",
+        "error",
+        gpu_node(
+            runs=False,
+            run_error="CompileException: libnvrtc.so.12: cannot open shared "
+            "object file: No such file or directory",
+        ),
+        evidence=("sees 1 GPU(s)", "libnvrtc.so.12"),
+        fix=('pip install "cupy-cuda12x[ctk]"', "CUDA_PATH"),
+    ),
+    trigger(
+        "cupy-kernel-fails-otherwise",
+        "cupy-cannot-run",
+        "error",
+        gpu_node(runs=False, run_error="CUDADriverError: CUDA_ERROR_NO_BINARY_FOR_GPU"),
+        fix=("cupy.show_config()", 'pip install "cupy-cuda12x[ctk]"'),
+    ),
+    # gpu-unsupported-by-cupy
+    trigger(
+        "cupy-cuda13-on-volta",
+        "gpu-unsupported-by-cupy",
+        "error",
+        gpu_node(
+            name="Tesla V100-SXM2-16GB",
+            cc="7.0",
+            driver="580.65.06",
+            cuda="13.0",
+            wheels=("cupy-cuda13x",),
+        ),
+        title=("cupy-cuda13x 13.3.0 (CUDA 13)", "compute capability 7.0"),
+        evidence=(
+            "GPU 0 (Tesla V100-SXM2-16GB, 00000000:18:00.0): cc 7.0",
+            "compute capability >= 7.5",
+        ),
+        fix=("pip uninstall -y cupy-cuda13x && pip install cupy-cuda12x", ">= 5.0"),
+    ),
+    trigger(
+        "cupy-cuda12-on-kepler",
+        "gpu-unsupported-by-cupy",
+        "error",
+        gpu_node(name="Tesla K80", cc="3.7", driver="470.82.01", cuda="11.4", device_count=0),
+        fix=("pip install cupy-cuda11x",),
+        also=("cupy-cuda-too-new",),  # a K80's last driver stops at CUDA 11.4 too
+    ),
+    trigger(
+        "cupy-on-fermi",
+        "gpu-unsupported-by-cupy",
+        "error",
+        gpu_node(
+            name="Tesla M2090", cc="2.0", driver="390.157", cuda=None, wheels=("cupy-cuda11x",)
+        ),
+        fix=("No CuPy release with current wheels supports this GPU",),
+    ),
+    # gpu-pcie-degraded
+    trigger(
+        "pcie-x8-of-x16",
+        "gpu-pcie-degraded",
+        "warn",
+        gpu_node(),
+        put("gpu.devices.0.pcie.width_current", 8),
+        evidence=(
+            "GPU 0 (NVIDIA H100 80GB HBM3, 00000000:18:00.0) runs PCIe gen5 x8, capable "
+            "of gen5 x16: about 31.5 of 63.0 GB/s each way (nvml).",
+        ),
+        fix=("x16", "nvidia-smi -q -d PCI"),
+    ),
+    trigger(
+        "pcie-x8-while-idle-downshifted",
+        "gpu-pcie-degraded",
+        "warn",
+        gpu_node(),
+        put("gpu.devices.0.pcie.width_current", 8),
+        put("gpu.devices.0.pcie.gen_current", 1),
+        put("gpu.devices.0.pstate", "P8"),  # the rate is the width's cost at full speed
+        evidence=("runs PCIe gen1 x8, capable of gen5 x16: about 31.5 of 63.0 GB/s",),
+    ),
+    trigger(
+        "pcie-gen3-under-load",
+        "gpu-pcie-degraded",
+        "warn",
+        gpu_node(),
+        put("gpu.devices.0.pcie.gen_current", 3),
+        evidence=("runs PCIe gen3 x16, capable of gen5 x16: about 15.8 of 63.0 GB/s",),
+    ),
+    # gpu-persistence-off, gpu-compute-prohibited, gpu-compute-exclusive
+    trigger(
+        "persistence-off",
+        "gpu-persistence-off",
+        "info",
+        gpu_node(),
+        put("gpu.devices.0.persistence_mode", False),
+        evidence=("Persistence mode disabled on GPU 0 (NVIDIA H100 80GB HBM3",),
+        fix=("nvidia-smi -pm 1", "nvidia-persistenced"),
+    ),
+    trigger(
+        "compute-prohibited",
+        "gpu-compute-prohibited",
+        "error",
+        gpu_node(),
+        put("gpu.devices.0.compute_mode", "Prohibited"),
+        title=("1 GPU(s) in compute mode Prohibited",),
+        fix=("sudo nvidia-smi -i 0 -c DEFAULT",),
+    ),
+    trigger(
+        "compute-exclusive-process",
+        "gpu-compute-exclusive",
+        "info",
+        gpu_node(),
+        put("gpu.devices.0.compute_mode", "Exclusive_Process"),
+        evidence=("cudaErrorDevicesUnavailable",),
+    ),
     # numa-multiple-nodes
     trigger(
         "numa-two-sockets",
@@ -931,6 +1175,78 @@ NEAR_MISSES = [
         put("gpu", {"source": "nvml", "kernel_driver_version": "550.54.15", "devices": [H100]}),
         put("cupy", {"installed": True, "version": "cupy-cuda12x 13.3.0", "device_count": 1}),
     ),
+    near(
+        "gpu-node-healthy",
+        (
+            "cupy-cuda-too-new",
+            "cupy-multiple-wheels",
+            "cupy-cannot-run",
+            "gpu-pcie-degraded",
+            "gpu-persistence-off",
+            "gpu-compute-prohibited",
+            "gpu-compute-exclusive",
+            "gpu-unsupported-by-cupy",
+        ),
+        gpu_node(),
+    ),
+    # CuPy's runtime minor above the driver's: minor-version compatibility (CuPy emits cubin)
+    near(
+        "cupy-runtime-minor-ahead",
+        "cupy-cuda-too-new",
+        gpu_node(driver="535.104.05", cuda="12.2", cuda_runtime_version="12.9"),
+    ),
+    near(
+        "cupy-too-new-unknown-driver",
+        "cupy-cuda-too-new",
+        gpu_node(cuda=None, cuda_driver_version=None),
+    ),
+    near("cupy-kernels-not-probed", "cupy-cannot-run", gpu_node(runs=None)),
+    near(
+        "volta-on-cuda12",
+        "gpu-unsupported-by-cupy",
+        gpu_node(name="Tesla V100-SXM2-16GB", cc="7.0"),
+    ),
+    near(
+        "turing-on-cuda13",
+        "gpu-unsupported-by-cupy",
+        gpu_node(
+            name="Tesla T4", cc="7.5", driver="580.65.06", cuda="13.0", wheels=("cupy-cuda13x",)
+        ),
+    ),
+    near("cc-unknown", "gpu-unsupported-by-cupy", gpu_node(cc="[N/A]")),
+    near(
+        "pcie-idle-downshift",  # GPUs lower the link generation at idle: normal
+        "gpu-pcie-degraded",
+        gpu_node(),
+        put("gpu.devices.0.pcie.gen_current", 1),
+        put("gpu.devices.0.pstate", "P8"),
+    ),
+    near(
+        "pcie-gen-low-pstate-unknown",
+        "gpu-pcie-degraded",
+        gpu_node(),
+        put("gpu.devices.0.pcie.gen_current", 3),
+        put("gpu.devices.0.pstate", None),
+    ),
+    near("pcie-unknown", "gpu-pcie-degraded", gpu_node(), put("gpu.devices.0.pcie", None)),
+    near(
+        "pcie-width-unknown",
+        "gpu-pcie-degraded",
+        gpu_node(),
+        put("gpu.devices.0.pcie.width_current", None),
+    ),
+    near(
+        "persistence-unknown",
+        ("gpu-persistence-off",),
+        gpu_node(),
+        put("gpu.devices.0.persistence_mode", None),
+    ),
+    near(
+        "compute-mode-default-or-unknown",
+        ("gpu-compute-prohibited", "gpu-compute-exclusive"),
+        gpu_node(),
+        put("gpu.devices.0.compute_mode", None),
+    ),
     near("no-numa-sysfs", "numa-multiple-nodes", put("numa", {"nodes": []})),
     near(
         "memory-exactly-10-percent",
@@ -981,7 +1297,14 @@ RULE_IDS = {
     "numpy_simd_unused": {"numpy-simd-unused"},
     "blas_old_target": {"blas-old-target"},
     "gpu_without_cupy": {"gpu-without-cupy"},
+    "cupy_cuda_too_new": {"cupy-cuda-too-new"},
+    "several_cupy_wheels": {"cupy-multiple-wheels"},
     "cupy_without_gpu": {"cupy-without-gpu"},
+    "cupy_cannot_run": {"cupy-cannot-run"},
+    "gpu_unsupported_by_cupy": {"gpu-unsupported-by-cupy"},
+    "pcie_degraded": {"gpu-pcie-degraded"},
+    "persistence_off": {"gpu-persistence-off"},
+    "compute_mode": {"gpu-compute-prohibited", "gpu-compute-exclusive"},
     "several_numa_nodes": {"numa-multiple-nodes"},
     "low_memory": {"memory-low"},
     "swap_in_use": {"swap-in-use"},

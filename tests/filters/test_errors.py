@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -197,7 +198,7 @@ def test_errors_do_not_depend_on_the_backend(backend):
 
 def test_unknown_backend_is_a_backend_error():
     with pytest.raises(BackendError) as info:
-        filters.gaussian_filter(X, 1, backend="cuda")
+        filters.gaussian_filter(X, 1, backend="opencl")
     assert isinstance(info.value, ValueError)
 
 
@@ -250,3 +251,13 @@ def test_numpy_scalar_input_is_not_a_foreign_array():
 def test_lists_are_accepted_as_input():
     np.testing.assert_array_equal(filters.maximum_filter1d([1, 3, 2], 2, backend="numpy"),
                                   [1, 3, 3])  # fmt: skip
+
+
+def test_cuda_without_cupy_names_the_extra(monkeypatch):
+    from npaccel.cuda import _device
+
+    monkeypatch.setattr(_device, "simulated", lambda: False)  # as on a machine with no GPU
+    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` fails
+    with pytest.raises(BackendError, match=r"backend 'cuda' needs CuPy .*pip install "
+                       r"\"npaccel\[gpu\]\""):  # fmt: skip
+        filters.gaussian_filter(X, 1, backend="cuda")

@@ -10,12 +10,14 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Any
 
 __all__ = [
     "THREAD_ENV_VARS",
     "cupy_facts",
+    "cupy_packages",
     "dask_facts",
     "generic_blas_facts",
     "library_owner",
@@ -165,31 +167,71 @@ def numba_facts() -> dict[str, Any]:
     return facts
 
 
+def cupy_packages(dists: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The CuPy distributions among ``(name, version)`` pairs, each with the CUDA major
+    version its wheel is built for (``cupy-cuda12x`` → 12, ``cupy-cuda102`` → 10; None for
+    a source build named ``cupy``), sorted by name."""
+    found = {}
+    for name, version in dists:
+        m = re.fullmatch(r"cupy(?:[-_]cuda(\d+?)(\d|x))?", name.lower())
+        if not m:
+            continue
+        major = None if m[1] is None else int(m[1])  # cuda12x → 12, cuda102 → 10
+        found[name.lower().replace("_", "-")] = {
+            "name": name.lower().replace("_", "-"),
+            "version": version,
+            "cuda_major": major,
+        }
+    return [found[n] for n in sorted(found)]
+
+
 def cupy_facts(*, probe_devices: bool) -> dict[str, Any]:
-    """Whether CuPy is installed and, when asked, whether it can use a GPU."""
+    """CuPy's wheels (and the CUDA each is built for) and, when asked (a GPU is present),
+    what CuPy sees: its CUDA runtime, the driver's CUDA, devices, and whether a kernel runs.
+
+    Reading the wheels imports nothing; the probe imports CuPy and compiles and runs one
+    tiny elementwise and reduction kernel (cached by CuPy after the first time), the first
+    thing any CuPy program does.
+    """
+    packages = cupy_packages(
+        (d.metadata.get("Name", ""), d.version) for d in importlib.metadata.distributions()
+    )
     if importlib.util.find_spec("cupy") is None:
-        return {"installed": False}
-    facts: dict[str, Any] = {"installed": True, "version": _version_of_cupy()}
+        return {"installed": False, "packages": packages}
+    first = packages[0] if packages else None
+    facts: dict[str, Any] = {
+        "installed": True,
+        "version": f"{first['name']} {first['version']}" if first else None,
+        "packages": packages,
+    }
     if not probe_devices:
         return facts
     try:
         import cupy
 
-        facts["device_count"] = int(cupy.cuda.runtime.getDeviceCount())
-        facts["runtime_version"] = int(cupy.cuda.runtime.runtimeGetVersion())
-        facts["driver_version"] = int(cupy.cuda.runtime.driverGetVersion())
+        runtime = cupy.cuda.runtime
+        facts["cuda_runtime_version"] = _cuda_text(runtime.runtimeGetVersion())
+        facts["cuda_driver_version"] = _cuda_text(runtime.driverGetVersion())  # 0: no driver
+        facts["device_count"] = int(runtime.getDeviceCount())
     except Exception as exc:
         facts["device_count"] = 0
-        facts["error"] = f"{type(exc).__name__}: {exc}"
+        facts["error"] = _one_line(exc)
+        return facts
+    if facts["device_count"]:
+        try:
+            facts["runs"] = float((cupy.arange(4, dtype=cupy.float32) * 2).sum()) == 12.0
+        except Exception as exc:  # NVRTC missing, no kernel image for this GPU, ...
+            facts["runs"] = False
+            facts["run_error"] = _one_line(exc)
     return facts
 
 
-def _version_of_cupy() -> str | None:
-    for dist in importlib.metadata.distributions():
-        name = dist.metadata.get("Name", "")
-        if re.fullmatch(r"cupy(-cuda\w+)?", name.lower()):
-            return f"{name} {dist.version}"
-    return None
+def _cuda_text(version: int) -> str | None:
+    return f"{version // 1000}.{version % 1000 // 10}" if version else None
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def dask_facts() -> dict[str, Any]:

@@ -163,27 +163,72 @@ def _threads(f: dict[str, Any]) -> Group:
     )
 
 
+def _pcie_text(link: dict[str, Any] | None) -> str | None:
+    if not link:
+        return None
+    now = f"gen{link.get('gen_current') or '?'} x{link.get('width_current') or '?'}"
+    best = f"gen{link.get('gen_max') or '?'} x{link.get('width_max') or '?'}"
+    return f"PCIe {now}" + ("" if now == best else f" (max {best})")
+
+
+def _gpu_rows(g: dict[str, Any]) -> list[tuple[str, Any]]:
+    if not g["devices"]:
+        return [("NVIDIA GPUs", "none found")]
+    driver = g.get("driver_version") or g.get("kernel_driver_version")
+    cuda = g.get("cuda_driver_version")
+    rows: list[tuple[str, Any]] = [
+        (
+            "NVIDIA driver",
+            f"{driver or '?'}"
+            + (f", supports CUDA {cuda} ({g.get('cuda_driver_version_source')})" if cuda else "")
+            + f"; GPUs via {g['source']}",
+        )
+    ]
+    for d in g["devices"]:
+        parts = [
+            str(d.get("name")),
+            _bytes(d.get("memory_total_bytes")) if d.get("memory_total_bytes") else None,
+            f"cc {d['compute_capability']}" if d.get("compute_capability") else None,
+            _pcie_text(d.get("pcie")),
+            d.get("pstate"),
+            None
+            if d.get("persistence_mode") is None
+            else f"persistence {'on' if d['persistence_mode'] else 'off'}",
+            f"compute mode {d['compute_mode']}" if d.get("compute_mode") else None,
+            d.get("pci_bus_id"),
+        ]
+        rows.append((f"GPU {d.get('index')}", ", ".join(p for p in parts if p)))
+    return rows
+
+
+def _cupy_text(cupy: dict[str, Any]) -> str:
+    if not cupy.get("installed"):
+        return "not installed"
+    packages = cupy.get("packages") or []
+    text = ", ".join(f"{p['name']} {p['version']}" for p in packages) or str(cupy.get("version"))
+    cuda = [
+        f"CUDA {cupy[k]} {what}"
+        for k, what in (("cuda_runtime_version", "runtime"), ("cuda_driver_version", "driver"))
+        if cupy.get(k)
+    ]
+    if cuda:
+        text += f" ({', '.join(cuda)})"
+    if "device_count" in cupy:
+        text += f", sees {cupy['device_count']} GPU(s)"
+    if "runs" in cupy:
+        text += ", kernels run" if cupy["runs"] else f", kernels fail ({cupy.get('run_error')})"
+    if cupy.get("error"):
+        text += f" ({cupy['error']})"
+    return text
+
+
 def _accelerators(f: dict[str, Any]) -> Table:
     g, cupy, dask = f["gpu"], f["cupy"], f["dask"]
-    gpus = "; ".join(
-        f"[{d.get('index')}] {d.get('name')} {_bytes(d.get('memory_total_bytes'))} "
-        f"cc {d.get('compute_capability') or '?'} driver {d.get('driver_version') or '?'}"
-        + (f" {d['pcie_link']}" if d.get("pcie_link") else "")
-        for d in g["devices"]
-    )
-    if cupy.get("installed"):
-        cupy_text = f"{cupy.get('version')}"
-        if "device_count" in cupy:
-            cupy_text += f", sees {cupy['device_count']} GPU(s)"
-        if cupy.get("error"):
-            cupy_text += f" ({cupy['error']})"
-    else:
-        cupy_text = "not installed"
     return _kv(
         "GPU and cluster",
         [
-            ("NVIDIA GPUs", f"{gpus} (via {g['source']})" if gpus else "none found"),
-            ("CuPy", cupy_text),
+            *_gpu_rows(g),
+            ("CuPy", _cupy_text(cupy)),
             (
                 "Dask",
                 f"{dask['version']} (distributed {dask.get('distributed') or 'not installed'})"

@@ -274,24 +274,141 @@ def blas_old_target(facts: Facts) -> Iterator[Finding]:
         )
 
 
+# --- GPUs and CuPy -------------------------------------------------------------------------
+
+# The oldest Linux driver each CUDA major runs on (CUDA minor version compatibility), and the
+# oldest compute capability it still compiles for (CUDA 12 dropped Kepler; CUDA 13 dropped
+# Maxwell, Pascal and Volta).
+_CUDA_MIN_DRIVER = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
+_CUDA_MIN_CC = {11: (3, 5), 12: (5, 0), 13: (7, 5)}
+# PCIe bandwidth per lane and direction, GB/s (after 8b/10b or 128b/130b encoding).
+_LANE_GBPS = {1: 0.25, 2: 0.5, 3: 0.985, 4: 1.969, 5: 3.938, 6: 7.563}
+
+
+def _major(version: Any) -> int | None:
+    head = str(version or "").partition(".")[0]
+    return int(head) if head.isdigit() else None
+
+
+def _cc(text: Any) -> tuple[int, int] | None:
+    major, _, minor = str(text or "").partition(".")
+    return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else None
+
+
+def _driver_cuda(facts: Facts) -> tuple[str | None, str]:
+    """The newest CUDA the driver supports and where that comes from, for evidence."""
+    gpu, cupy = facts.get("gpu", {}), facts.get("cupy", {})
+    if gpu.get("cuda_driver_version"):
+        how = {"nvml": "NVML", "driver-table": "CUDA's driver table"}.get(
+            gpu.get("cuda_driver_version_source"), "doctor"
+        )
+        return gpu["cuda_driver_version"], f"driver {gpu.get('driver_version') or '?'} ({how})"
+    if cupy.get("cuda_driver_version"):
+        return cupy["cuda_driver_version"], "driver (CuPy's driverGetVersion)"
+    return None, ""
+
+
+def _cupy_builds(cupy: Facts) -> list[tuple[str, int]]:
+    """(package label, CUDA major it is built for) of each installed CuPy."""
+    builds = [(f"{p['name']} {p['version']}", p["cuda_major"])
+              for p in cupy.get("packages", []) if p.get("cuda_major")]  # fmt: skip
+    runtime = _major(cupy.get("cuda_runtime_version"))
+    if not builds and runtime:  # a source build: the runtime it loaded says
+        builds = [(cupy.get("version") or "cupy", runtime)]
+    return builds
+
+
+def _wheel(major: int | None) -> str | None:
+    return f"cupy-cuda{major}x" if major is not None and major >= 11 else None
+
+
+def _cupy_names(cupy: Facts) -> str:
+    return " ".join(p["name"] for p in cupy.get("packages", [])) or "cupy"
+
+
+def _too_new(facts: Facts) -> tuple[list[tuple[str, int]], str | None, str]:
+    cupy = facts.get("cupy", {})
+    cuda, where = _driver_cuda(facts)
+    driver_major = _major(cuda)
+    if not cupy.get("installed") or driver_major is None:
+        return [], cuda, where
+    return [(b, m) for b, m in _cupy_builds(cupy) if m > driver_major], cuda, where
+
+
+def _device_label(d: Facts) -> str:
+    return f"GPU {d.get('index')} ({d.get('name')}, {d.get('pci_bus_id') or 'bus ?'})"
+
+
 @rule
 def gpu_without_cupy(facts: Facts) -> Iterator[Finding]:
     devices = facts.get("gpu", {}).get("devices", [])
-    if devices and not facts.get("cupy", {}).get("installed"):
-        names = ", ".join(str(d.get("name")) for d in devices)
-        yield Finding(
-            "gpu-without-cupy",
-            "warn",
-            f"{len(devices)} NVIDIA GPU(s) present but CuPy is not installed",
-            f"GPUs: {names}. npaccel's cuda backend needs CuPy.",
-            'pip install "npaccel[gpu]"  # CuPy for CUDA 12 (cupy-cuda12x)',
-        )
+    if not devices or facts.get("cupy", {}).get("installed"):
+        return
+    names = ", ".join(str(d.get("name")) for d in devices)
+    cuda, _ = _driver_cuda(facts)
+    major = _major(cuda)
+    if major == 12 or major is None:
+        fix = 'pip install "npaccel[gpu]"  # CuPy for CUDA 12 (cupy-cuda12x)'
+    elif _wheel(major):
+        fix = (f"pip install {_wheel(major)}  # the driver supports CUDA {cuda}; npaccel[gpu] "
+               "installs cupy-cuda12x")  # fmt: skip
+    else:
+        fix = (f"Upgrade the NVIDIA driver to >= {_CUDA_MIN_DRIVER[12]} (CUDA 12), then "
+               'pip install "npaccel[gpu]"  # current CuPy has no wheels for CUDA '
+               f"{cuda}")  # fmt: skip
+    yield Finding(
+        "gpu-without-cupy",
+        "warn",
+        f"{len(devices)} NVIDIA GPU(s) present but CuPy is not installed",
+        f"GPUs: {names}. npaccel's cuda backend needs CuPy.",
+        fix,
+    )
+
+
+@rule
+def cupy_cuda_too_new(facts: Facts) -> Iterator[Finding]:
+    too_new, cuda, where = _too_new(facts)
+    if not too_new:
+        return
+    need = max(m for _, m in too_new)
+    builds = ", ".join(f"{b} (CUDA {m})" for b, m in too_new)
+    wheel = _wheel(_major(cuda))
+    upgrade = f"upgrade the NVIDIA driver to >= {_CUDA_MIN_DRIVER.get(need, '?')} (CUDA {need})"
+    cupy = facts.get("cupy", {})
+    yield Finding(
+        "cupy-cuda-too-new",
+        "error",
+        f"CuPy is built for CUDA {need}, newer than the CUDA {cuda} the driver supports",
+        f"{builds}; the NVIDIA {where} supports CUDA up to {cuda}, so CuPy cannot start "
+        "(cudaErrorInsufficientDriver).",
+        f"pip uninstall -y {_cupy_names(cupy)} && pip install {wheel}; or {upgrade}"
+        if wheel
+        else f"{upgrade[0].upper()}{upgrade[1:]}: current CuPy has no wheels for CUDA {cuda}",
+    )
+
+
+@rule
+def several_cupy_wheels(facts: Facts) -> Iterator[Finding]:
+    cupy = facts.get("cupy", {})
+    packages = cupy.get("packages", [])
+    if len(packages) < 2:
+        return
+    majors = [p["cuda_major"] for p in packages if p.get("cuda_major")]
+    keep = _wheel(_major(_driver_cuda(facts)[0])) or _wheel(max(majors, default=None)) or "cupy"
+    yield Finding(
+        "cupy-multiple-wheels",
+        "error",
+        f"{len(packages)} CuPy packages are installed together",
+        f"{', '.join(p['name'] + ' ' + p['version'] for p in packages)} all install the same "
+        "cupy/ files, so the import mixes builds (ImportError, wrong CUDA libraries, crashes).",
+        f"pip uninstall -y {_cupy_names(cupy)} && pip install {keep}",
+    )
 
 
 @rule
 def cupy_without_gpu(facts: Facts) -> Iterator[Finding]:
     cupy = facts.get("cupy", {})
-    if not cupy.get("installed") or cupy.get("device_count"):
+    if not cupy.get("installed") or cupy.get("device_count") or _too_new(facts)[0]:
         return
     devices = facts.get("gpu", {}).get("devices", [])
     evidence = f"{cupy.get('version') or 'CuPy'} is installed but sees no GPU"
@@ -309,6 +426,137 @@ def cupy_without_gpu(facts: Facts) -> Iterator[Finding]:
             "pip uninstall cupy to drop the unused dependency; npaccel uses the CPU."
         )
     yield Finding("cupy-without-gpu", "warn", "CuPy has no usable GPU", evidence + ".", fix)
+
+
+@rule
+def cupy_cannot_run(facts: Facts) -> Iterator[Finding]:
+    cupy = facts.get("cupy", {})
+    if not cupy.get("device_count") or cupy.get("runs") is not False:
+        return
+    error = cupy.get("run_error") or "no error text"
+    major = _major(cupy.get("cuda_runtime_version")) or next((m for _, m in _cupy_builds(cupy)), 12)
+    wheel = next((p["name"] for p in cupy.get("packages", []) if p.get("cuda_major")), None)
+    ctk = f'pip install "{wheel or _wheel(major)}[ctk]"'
+    if "nvrtc" in error.lower():
+        fix = (f"{ctk}  # NVRTC and the CUDA libraries CuPy loads; or set CUDA_PATH to a "
+               f"CUDA {major}.x toolkit")  # fmt: skip
+    else:
+        fix = ('python -c "import cupy; cupy.show_config()" shows the CUDA libraries CuPy '
+               f"found; {ctk} installs them, matching its CUDA {major}")  # fmt: skip
+    yield Finding(
+        "cupy-cannot-run",
+        "error",
+        "CuPy sees the GPU but cannot compile and run a kernel",
+        f"{cupy.get('version') or 'CuPy'} sees {cupy['device_count']} GPU(s); a one-line "
+        f"kernel failed: {error}.",
+        fix,
+    )
+
+
+@rule
+def gpu_unsupported_by_cupy(facts: Facts) -> Iterator[Finding]:
+    cupy = facts.get("cupy", {})
+    if not cupy.get("installed"):
+        return
+    devices = facts.get("gpu", {}).get("devices", [])
+    for build, major in _cupy_builds(cupy):
+        oldest = _CUDA_MIN_CC.get(major)
+        known = [(d, _cc(d.get("compute_capability"))) for d in devices]
+        old = [(d, cc) for d, cc in known if oldest and cc and cc < oldest]
+        if not old:
+            continue
+        lowest = min(cc for _, cc in old)
+        listing = "; ".join(f"{_device_label(d)}: cc {cc[0]}.{cc[1]}" for d, cc in old)
+        fit = next((m for m in (12, 11) if lowest >= _CUDA_MIN_CC[m]), None)
+        yield Finding(
+            "gpu-unsupported-by-cupy",
+            "error",
+            f"{build} (CUDA {major}) does not support compute capability {lowest[0]}.{lowest[1]}",
+            f"{listing}. CUDA {major} compiles for compute capability >= {oldest[0]}.{oldest[1]}.",
+            f"pip uninstall -y {_cupy_names(cupy)} && pip install {_wheel(fit)}  # CUDA {fit} "
+            f"supports compute capability >= {_CUDA_MIN_CC[fit][0]}.{_CUDA_MIN_CC[fit][1]}"
+            if fit
+            else "No CuPy release with current wheels supports this GPU: use npaccel's CPU "
+            "backends (backend='cpu').",
+        )
+
+
+def _link(gen: int | None, width: int | None) -> str:
+    return f"gen{gen or '?'} x{width or '?'}"
+
+
+def _gbps(gen: int | None, width: int | None) -> float | None:
+    return _LANE_GBPS[gen] * width if gen in _LANE_GBPS and width else None
+
+
+@rule
+def pcie_degraded(facts: Facts) -> Iterator[Finding]:
+    slow = []
+    for d in facts.get("gpu", {}).get("devices", []):
+        link = d.get("pcie") or {}
+        gen, gen_max = link.get("gen_current"), link.get("gen_max")
+        width, width_max = link.get("width_current"), link.get("width_max")
+        narrow = width and width_max and width < width_max
+        # GPUs drop the link generation when idle to save power: only a busy GPU (P0) at a
+        # lower generation is running slow.
+        old_gen = gen and gen_max and gen < gen_max and d.get("pstate") == "P0"
+        if not (narrow or old_gen):
+            continue
+        now = _gbps(gen if old_gen else gen_max, width)
+        best = _gbps(gen_max, width_max)
+        rate = f": about {now:.1f} of {best:.1f} GB/s each way" if now and best else ""
+        slow.append(f"{_device_label(d)} runs PCIe {_link(gen, width)}, capable of "
+                    f"{_link(gen_max, width_max)}{rate} ({link.get('source')})")  # fmt: skip
+    if slow:
+        yield Finding(
+            "gpu-pcie-degraded",
+            "warn",
+            "A GPU's PCIe link runs below its capability: host-device transfers are slower",
+            "; ".join(slow) + ".",
+            "Move the card to a slot wired x16 (slots that share lanes drop to x8 when the "
+            "other is used: see the board manual), check the BIOS PCIe settings (link speed, "
+            "bifurcation) and risers; re-check under load with nvidia-smi -q -d PCI or "
+            "sudo lspci -vv | grep LnkSta.",
+        )
+
+
+@rule
+def persistence_off(facts: Facts) -> Iterator[Finding]:
+    off = [d for d in facts.get("gpu", {}).get("devices", []) if d.get("persistence_mode") is False]
+    if off:
+        yield Finding(
+            "gpu-persistence-off",
+            "info",
+            "GPU persistence mode is off: each new process waits for the driver to start",
+            f"Persistence mode disabled on {', '.join(_device_label(d) for d in off)}. With no "
+            "process holding a GPU the driver unloads its state, so the first CUDA call of "
+            "every short job or benchmark pays the re-initialisation (often 0.1-2 s).",
+            "sudo nvidia-smi -pm 1  # until reboot; or: sudo systemctl enable --now "
+            "nvidia-persistenced",
+        )
+
+
+@rule
+def compute_mode(facts: Facts) -> Iterator[Finding]:
+    devices = facts.get("gpu", {}).get("devices", [])
+    for mode, fid, severity, what in (
+        ("Prohibited", "gpu-compute-prohibited", "error",
+         "no process may create a CUDA context on it: CuPy and npaccel's cuda backend fail"),
+        ("Exclusive_Process", "gpu-compute-exclusive", "info",
+         "only one process at a time may use it: a second one (a Dask worker, a notebook "
+         "beside a job) fails with cudaErrorDevicesUnavailable"),
+    ):  # fmt: skip
+        hit = [d for d in devices if d.get("compute_mode") == mode]
+        if hit:
+            indices = ",".join(str(d.get("index")) for d in hit)
+            yield Finding(
+                fid,
+                severity,
+                f"{len(hit)} GPU(s) in compute mode {mode}",
+                f"{', '.join(_device_label(d) for d in hit)}: compute mode {mode}, so {what}.",
+                f"sudo nvidia-smi -i {indices} -c DEFAULT  # if your cluster's scheduler set "
+                "it, ask for a GPU per process instead",
+            )
 
 
 @rule
