@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gpu_support import require_device
 
 from npaccel import backends, fft, linalg
-from npaccel.cuda import available, simulated
 from npaccel.einsum import einsum
 
 pytestmark = pytest.mark.gpu
-cupy = pytest.importorskip("cupy")
-if simulated() or not available():
-    pytest.skip("needs a real CUDA device (numba-cuda's simulator or no GPU here)",
-                allow_module_level=True)  # fmt: skip
+cupy = require_device()
 
 RNG = np.random.default_rng(7)
 
