@@ -57,6 +57,9 @@ def test_a_scheduler_address_with_threaded_workers(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     pixels = corpus(src, 8)
     (src / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    # what a worker killed mid-write leaves: removed once every job has its outcome
+    (out / "sub0").mkdir(parents=True)
+    (out / "sub0" / ".npaccel-tmp-orphan.part").write_bytes(b"half an image")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:  # fmt: skip
         summary = run([src], out, PIPELINE, dask=cluster.scheduler_address)

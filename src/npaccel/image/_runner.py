@@ -321,6 +321,7 @@ def run(
                                f"{item.path}: {type(exc).__name__}: {exc}")  # fmt: skip
 
         pending: set[cf.Future] = set()
+        drained = False
         try:
             for item, target, replace in todo:
                 while len(pending) >= max_inflight:
@@ -339,6 +340,7 @@ def run(
             for future in cf.as_completed(pending):
                 finish(outcome(future))
             pending = set()
+            drained = True  # every job has an outcome: none of this run's writes is in flight
         except KeyboardInterrupt:
             summary.interrupted = True
             for future in pending:
@@ -349,6 +351,11 @@ def run(
         finally:
             pool.close()
             bar.close()
+    if isinstance(pool, ClusterPool) and drained:
+        # a worker killed mid-write left its temp file; the cluster re-ran its job elsewhere
+        from npaccel.image._io import cleanup_temp_files
+
+        cleanup_temp_files(out_root)
     summary.seconds = time.perf_counter() - start
     return summary
 
