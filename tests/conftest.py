@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -30,9 +31,9 @@ def recorded():
     return make
 
 
-def _run_as_nobody(call) -> str:
-    """``call()`` in a forked child with uid/gid 65534 (root is refused no read or write):
-    the child's exception as 'TypeName: message', or 'no error'."""
+def fork_as_nobody(child) -> str:
+    """``child()`` in a forked child with uid/gid 65534 (root is refused no read or write):
+    the text it returns, or 'TypeName: message' of an exception escaping it."""
     read_end, write_end = os.pipe()
     with warnings.catch_warnings():  # Python 3.12+ warns about forking with threads
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -44,8 +45,7 @@ def _run_as_nobody(call) -> str:
             os.setgid(65534)
             os.setuid(65534)
             try:
-                call()
-                result = "no error"
+                result = child()
             except BaseException as exc:
                 result = f"{type(exc).__name__}: {exc}"
             os.write(write_end, result.encode())
@@ -56,6 +56,31 @@ def _run_as_nobody(call) -> str:
         result = pipe.read().decode()
     os.waitpid(pid, 0)
     return result
+
+
+def _run_as_nobody(call) -> str:
+    """``call()`` as user 65534: its exception as 'TypeName: message', or 'no error'."""
+
+    def child() -> str:
+        call()
+        return "no error"
+
+    return fork_as_nobody(child)
+
+
+@pytest.fixture
+def forked_as_nobody():
+    """`fork_as_nobody`: run a function returning text as user 65534 in a forked child."""
+    return fork_as_nobody
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory user 65534 may write in (pytest's tmp_path is private to its owner)."""
+    path = Path(tempfile.mkdtemp(prefix="npaccel-test-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path)
 
 
 @pytest.fixture

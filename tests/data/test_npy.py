@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -196,15 +194,6 @@ def test_object_dtype(tmp_path):
 
 def test_npy_error_is_a_value_error():
     assert issubclass(NpyError, ValueError)
-
-
-@pytest.fixture
-def shared_dir():
-    """A directory under /tmp that uid 65534 may enter (pytest's tmp_path is private)."""
-    path = Path(tempfile.mkdtemp(prefix="npaccel-test-", dir="/tmp"))
-    path.chmod(0o777)
-    yield path
-    shutil.rmtree(path)
 
 
 def test_permission_denied(shared_dir, as_nobody):

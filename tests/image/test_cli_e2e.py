@@ -11,12 +11,9 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
-import tempfile
-import warnings
 import zlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -344,54 +341,40 @@ def test_a_bad_input_is_recorded_failed_and_the_others_succeed(tmp_path, name, m
     _check_bad_run(result, src, out, src / "bad" / name, reason, before)
 
 
-def _image_run_as_nobody(*args) -> SimpleNamespace:
-    """``image_run(*args)`` in a forked child with uid/gid 65534 (root may read any file):
-    its exit code and stdout. (Not a subprocess: user 65534 cannot run this Python, which
-    lives under /root here.) OpenMP, which the parent's kernels may have started, is not
-    fork-safe, so the child launches no parallel kernel: the runner's thread-pool probe is
-    skipped, and the pipelines used here are NumPy-only. The threading layer itself is
-    loaded before the fork (the child's workers set their thread counts on it)."""
+def _image_run_as_nobody(fork, *args) -> SimpleNamespace:
+    """``image_run(*args)`` as user 65534 (root may read any file), through the
+    `forked_as_nobody` fixture: its exit code and stdout. (Not a subprocess: user 65534
+    cannot run this Python, which lives under /root here.) OpenMP, which the parent's
+    kernels may have started, is not fork-safe, so the child launches no parallel kernel:
+    the runner's thread-pool probe is skipped, and the pipelines used here are NumPy-only.
+    The threading layer itself is loaded before the fork (the child's workers set their
+    thread counts on it)."""
     import numba
 
     from npaccel.image import _runner
 
     numba.get_num_threads()  # loads the threading layer here, as the child's workers expect
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():  # Python 3.12+ warns about forking with threads
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
+    # user 65534 cannot read this Python's library under /root: import here what the run
+    # imports lazily (the CLI's rich output), so a test run alone passes as in the suite
+    import rich.console
+    import rich.progress
+    import rich.table  # noqa: F401
+
+    def child() -> str:
+        _runner._compute_lock = lambda: None
         try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            _runner._compute_lock = lambda: None
-            try:
-                result = image_run(*args)
-                report = {"exit_code": result.exit_code, "stdout": result.stdout}
-            except BaseException as exc:
-                report = {"exit_code": -1, "stdout": repr(exc)}
-            os.write(write_end, json.dumps(report).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        report = json.loads(pipe.read().decode())
-    os.waitpid(pid, 0)
+            result = image_run(*args)
+            report = {"exit_code": result.exit_code, "stdout": result.stdout}
+        except BaseException as exc:
+            report = {"exit_code": -1, "stdout": repr(exc)}
+        return json.dumps(report)
+
+    report = json.loads(fork(child))
     return SimpleNamespace(**report, output=report["stdout"])
 
 
-@pytest.fixture
-def shared_dir():
-    """A directory user 65534 may write in (pytest's tmp_path is private to its owner)."""
-    path = Path(tempfile.mkdtemp(prefix="npaccel-test-"))
-    path.chmod(0o777)
-    yield path
-    shutil.rmtree(path)
-
-
-def test_an_unreadable_input_is_recorded_failed_and_the_others_succeed(shared_dir):
+def test_an_unreadable_input_is_recorded_failed_and_the_others_succeed(shared_dir,
+                                                                     forked_as_nobody):
     src, out = shared_dir / "in", shared_dir / "out"
     _good_corpus(src)
     (src / "bad").mkdir()
@@ -401,7 +384,7 @@ def test_an_unreadable_input_is_recorded_failed_and_the_others_succeed(shared_di
     try:
         before = snapshot(src)
         if os.geteuid() == 0:  # root reads anything: run as nobody
-            result = _image_run_as_nobody(src, "-o", out, "-p", "invert")
+            result = _image_run_as_nobody(forked_as_nobody, src, "-o", out, "-p", "invert")
         else:
             result = image_run(src, "-o", out, "-p", "invert")
         _check_bad_run(result, src, out, secret, "permission", before)

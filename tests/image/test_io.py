@@ -11,8 +11,6 @@ import stat
 import struct
 import subprocess
 import sys
-import tempfile
-import warnings
 import zlib
 from pathlib import Path
 
@@ -556,52 +554,29 @@ def test_max_pixels_is_validated(tmp_path, bad):
         read_image(tmp_path / "x.png", max_pixels=bad)
 
 
-def _as_nobody(call):
-    """Run ``call`` in a forked child with uid/gid 65534 (root is never refused a read or
-    a write), returning ``(reason, message)`` of the ImageError it raised."""
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():  # Python 3.12+ warns about forking with threads
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
+def _as_nobody(fork, call):
+    """``call`` as user 65534 (root is never refused a read or a write), through the
+    `forked_as_nobody` fixture: ``(reason, message)`` of the ImageError it raised."""
+
+    def child() -> str:
         try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                call()
-                result = "none\nno error"
-            except ImageError as exc:
-                result = f"{exc.reason}\n{exc}"
-            except BaseException as exc:
-                result = f"other\n{exc!r}"
-            os.write(write_end, result.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        result = pipe.read().decode()
-    os.waitpid(pid, 0)
-    reason, message = result.split("\n", 1)
+            call()
+            return "none\nno error"
+        except ImageError as exc:
+            return f"{exc.reason}\n{exc}"
+        except BaseException as exc:
+            return f"other\n{exc!r}"
+
+    reason, message = fork(child).split("\n", 1)
     return reason, message
 
 
-@pytest.fixture
-def shared_dir():
-    """A directory others may enter (pytest's tmp_path is private to its owner)."""
-    path = Path(tempfile.mkdtemp(prefix="npaccel-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path)
-
-
-def test_unreadable_file(shared_dir):
+def test_unreadable_file(shared_dir, forked_as_nobody):
     path = shared_dir / "secret.png"
     write_image(path, noise((3, 3)))
     path.chmod(0)
     if os.geteuid() == 0:
-        reason, message = _as_nobody(lambda: read_image(path))
+        reason, message = _as_nobody(forked_as_nobody, lambda: read_image(path))
     else:
         with pytest.raises(ImageError) as caught:
             read_image(path)
@@ -698,13 +673,14 @@ def test_the_target_directory_must_exist(tmp_path):
         "unwritable"
 
 
-def test_an_unwritable_directory(shared_dir):
+def test_an_unwritable_directory(shared_dir, forked_as_nobody):
     locked = shared_dir / "locked"
     locked.mkdir(mode=0o755)
     locked.chmod(0o555)
     try:
         if os.geteuid() == 0:
-            reason, message = _as_nobody(lambda: write_image(locked / "x.png", noise((3, 3))))
+            reason, message = _as_nobody(forked_as_nobody,
+                                         lambda: write_image(locked / "x.png", noise((3, 3))))
         else:
             with pytest.raises(ImageError) as caught:
                 write_image(locked / "x.png", noise((3, 3)))
