@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -9,6 +10,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from npaccel import filters as F
 from npaccel.backends import BackendError
@@ -119,6 +122,65 @@ def test_chunks_thinner_than_the_halo_warn_and_stay_correct():
                                       F.gaussian_filter(x[:5], 3, mode="wrap"))  # fmt: skip
 
 
+def _chunking(n: int):
+    """Chunk sizes that sum to ``n`` (uneven, some thinner than a halo)."""
+    return st.lists(st.integers(1, n), min_size=1, max_size=4).map(
+        lambda cuts: _split(n, sorted(set(c for c in cuts if c < n))))
+
+
+def _split(n: int, cuts: list[int]) -> tuple[int, ...]:
+    edges = [0, *cuts, n]
+    return tuple(b - a for a, b in itertools.pairwise(edges))
+
+
+@st.composite
+def _chunked_cases(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 19), min_size=1, max_size=3)))
+    chunks = tuple(draw(_chunking(n)) for n in shape)
+    name, args, kwargs = draw(st.sampled_from([
+        ("uniform_filter", (3,), {}), ("uniform_filter", (2,), {"origin": -1}),
+        ("gaussian_filter", (1.0,), {}), ("median_filter", (3,), {}),
+        ("maximum_filter", (4,), {"origin": 1}), ("sobel", (), {"axis": -1}),
+        ("laplace", (), {})]))  # fmt: skip
+    modes = tuple(draw(st.sampled_from(MODES)) for _ in shape)
+    if name == "median_filter":  # scipy's rank filters take one mode for all axes
+        modes = modes[0]
+    return shape, chunks, name, args, {**kwargs, "mode": modes}
+
+
+@settings(max_examples=60, deadline=None)
+@given(_chunked_cases(), st.sampled_from(["float32", "int16"]))
+def test_any_chunking_and_modes_per_axis_equal_the_single_array_result(case, dtype):
+    shape, chunks, name, args, kwargs = case
+    x = (np.random.default_rng(len(chunks)).random(shape) * 300 - 100).astype(dtype)
+    fn = getattr(F, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # thin chunks warn; the result must still be equal
+        got = fn(da.from_array(x, chunks=chunks), *args, cval=3, **kwargs).compute()
+    np.testing.assert_array_equal(got, fn(x, *args, cval=3, **kwargs))
+
+
+def test_chunks_are_filtered_in_place_and_only_thin_strips_are_copied(monkeypatch):
+    from npaccel.filters import _dask
+
+    seen = []
+    assemble = _dask._assemble
+
+    def spy(have, axes, segments, offset=(), where=()):
+        region = assemble(have, axes, segments, offset, where)
+        if not offset:  # a whole region, not one of its recursive parts
+            seen.append(region)
+        return region
+
+    monkeypatch.setattr(_dask, "_assemble", spy)
+    x = RNG.random((60, 64)).astype(np.float32)
+    got = F.gaussian_filter(da.from_array(x, chunks=(20, 32)), 1.0, mode="wrap")
+    np.testing.assert_array_equal(got.compute(), F.gaussian_filter(x, 1.0, mode="wrap"))
+    radius = 4
+    assert seen  # every chunk has neighbours: 2 strips per axis and chunk
+    assert all(min(s.shape) <= 3 * radius for s in seen), [s.shape for s in seen]
+
+
 def test_numpy_input_with_backend_dask_is_chunked_and_computed(monkeypatch):
     from npaccel.filters import _dask
 
@@ -131,6 +193,10 @@ def test_numpy_input_with_backend_dask_is_chunked_and_computed(monkeypatch):
     assert F.median_filter(x, 5, output=out, backend="dask") is out
     np.testing.assert_array_equal(out, F.median_filter(x, 5, output=np.float32))
     np.testing.assert_array_equal(F.sobel(x[:0], backend="dask"), F.sobel(x[:0]))
+    inplace = x.astype(np.float32)
+    want = F.uniform_filter(inplace, 7)
+    assert F.uniform_filter(inplace, 7, output=inplace, backend="dask") is inplace
+    np.testing.assert_array_equal(inplace, want)  # output=input: every halo read before written
 
 
 def test_bad_combinations_are_named():

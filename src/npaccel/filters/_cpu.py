@@ -15,6 +15,11 @@ about as many bytes as a copy.
 
 Boundaries are resolved once per row (an index map), never inside the tap loops.
 
+Strided input. Input whose rows are contiguous but lie apart — a crop, a chunk of a bigger
+array (every chunk of ``dask.array.from_array``), a ``[::-1]`` or ``[::2]`` along the first
+axis — is read where it lies: the linear kernels take its rows as contiguous arrays (`_row`)
+instead of copying the whole input to a C-contiguous temporary first.
+
 float16 (which Numba cannot hold in arrays) is loaded as float32, exactly, and a float16
 output is computed as float32 and cast once at the end, as the policy says.
 """
@@ -23,6 +28,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.core import cgutils, types
+from numba.extending import intrinsic, overload
 
 from npaccel.filters._passes import Pass
 from npaccel.filters._policy import compute_dtype, store
@@ -38,6 +45,36 @@ _ROWS_PER_TASK = 8  # rows one parallel task handles: amortises its scratch buff
 
 _jit = numba.njit(cache=True, nogil=True, fastmath=False)
 _pjit = numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)
+
+
+@intrinsic
+def _pointer(typingctx, address):
+    """The integer ``address`` as a void pointer (for `numba.carray`)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(address), codegen
+
+
+def _row(src, a, j):
+    """``src[a, j]`` of a 3-D array as a C-contiguous 1-D array (compiled: see the overload)."""
+    return src[a, j]
+
+
+@overload(_row)
+def _row_overload(src, a, j):
+    if src.layout == "C":
+        return lambda src, a, j: src[a, j]
+    dtype = src.dtype
+
+    def strided(src, a, j):  # rows apart, each contiguous: the loops over it vectorise
+        row = src[a, j]
+        if row.shape[0] > 1 and row.strides[0] != row.itemsize:
+            raise ValueError("_row: the rows of a strided input must be contiguous")
+        return numba.carray(_pointer(row.ctypes.data), row.shape[0], dtype)
+
+    return strided
 
 
 @numba.njit(cache=True)
@@ -124,14 +161,14 @@ def _combine_rows(dst, w, src, a, i, c, mode, cval):
     L = dst.shape[0]
     first = i - c
     if first >= 0 and first + size <= n and size == 3:
-        r0, r1, r2 = src[a, first], src[a, first + 1], src[a, first + 2]
+        r0, r1, r2 = _row(src, a, first), _row(src, a, first + 1), _row(src, a, first + 2)
         w0, w1, w2 = w[0], w[1], w[2]
         for f in range(L):
             dst[f] = w0 * r0[f] + w1 * r1[f] + w2 * r2[f]
         return
     if first >= 0 and first + size <= n and size == 5:
-        r0, r1, r2 = src[a, first], src[a, first + 1], src[a, first + 2]
-        r3, r4 = src[a, first + 3], src[a, first + 4]
+        r0, r1, r2 = _row(src, a, first), _row(src, a, first + 1), _row(src, a, first + 2)
+        r3, r4 = _row(src, a, first + 3), _row(src, a, first + 4)
         w0, w1, w2, w3, w4 = w[0], w[1], w[2], w[3], w[4]
         for f in range(L):
             dst[f] = w0 * r0[f] + w1 * r1[f] + w2 * r2[f] + w3 * r3[f] + w4 * r4[f]
@@ -146,13 +183,13 @@ def _combine_rows(dst, w, src, a, i, c, mode, cval):
             j2 = _map_index(first + k + 2, n, mode)
             j3 = _map_index(first + k + 3, n, mode)
             if j0 >= 0 and j1 >= 0 and j2 >= 0 and j3 >= 0:
-                _taps4(dst, k == 0, w[k], src[a, j0], w[k + 1], src[a, j1],
-                       w[k + 2], src[a, j2], w[k + 3], src[a, j3])  # fmt: skip
+                _taps4(dst, k == 0, w[k], _row(src, a, j0), w[k + 1], _row(src, a, j1),
+                       w[k + 2], _row(src, a, j2), w[k + 3], _row(src, a, j3))  # fmt: skip
                 k += 4
                 continue
         j = _map_index(first + k, n, mode)
         if j >= 0:
-            _tap1(dst, k == 0, w[k], src[a, j])
+            _tap1(dst, k == 0, w[k], _row(src, a, j))
         else:
             add = w[k] * cval
             if k == 0:
@@ -330,13 +367,13 @@ def _sum_rows(dst, src, a, i, size, c, mode, cval):
     L = dst.shape[0]
     first = i - c
     if first >= 0 and first + size <= n and size == 3:
-        r0, r1, r2 = src[a, first], src[a, first + 1], src[a, first + 2]
+        r0, r1, r2 = _row(src, a, first), _row(src, a, first + 1), _row(src, a, first + 2)
         for f in range(L):
             dst[f] = r0[f] + r1[f] + r2[f]
         return
     if first >= 0 and first + size <= n and size == 5:
-        r0, r1, r2 = src[a, first], src[a, first + 1], src[a, first + 2]
-        r3, r4 = src[a, first + 3], src[a, first + 4]
+        r0, r1, r2 = _row(src, a, first), _row(src, a, first + 1), _row(src, a, first + 2)
+        r3, r4 = _row(src, a, first + 3), _row(src, a, first + 4)
         for f in range(L):
             dst[f] = r0[f] + r1[f] + r2[f] + r3[f] + r4[f]
         return
@@ -345,7 +382,7 @@ def _sum_rows(dst, src, a, i, size, c, mode, cval):
     for k in range(size):
         j = _map_index(first + k, n, mode)
         if j >= 0:
-            row = src[a, j]
+            row = _row(src, a, j)
             for f in range(L):
                 dst[f] += row[f]
         else:
@@ -559,10 +596,14 @@ def _schedule(passes: tuple[Pass, ...], cval: float) -> list[tuple[Pass, ...]]:
     return steps
 
 
-def _kernel_input(input: np.ndarray) -> np.ndarray:
-    """C-contiguous ``input`` in a dtype the kernels take (float16 widened to float32)."""
+def _kernel_input(input: np.ndarray, *, strided_rows: bool = False) -> np.ndarray:
+    """C-contiguous ``input`` in a dtype the kernels take (float16 widened to float32); with
+    ``strided_rows``, ``input`` itself when only its first axis is strided (the separable
+    kernels read such rows in place, see `_row`)."""
     if input.dtype == np.float16:
         return input.astype(np.float32, order="C")
+    if strided_rows and input.ndim >= 2 and input.size and input[0].flags.c_contiguous:
+        return input
     return np.ascontiguousarray(input)
 
 
@@ -579,7 +620,7 @@ def _apply(input: np.ndarray, passes: tuple[Pass, ...], cval: float, out: np.nda
     """Run ``passes`` on ``input`` (any layout, its own dtype) into ``out`` (any layout)."""
     acc_dtype = compute_dtype(input.dtype, out.dtype)
     acc_sample = np.empty(0, dtype=acc_dtype)
-    src = _kernel_input(input)
+    src = _kernel_input(input, strided_rows=True)
     if np.shares_memory(src, out):  # in-place call: output=input
         src = src.copy()
     final = _kernel_output(out)
@@ -635,7 +676,7 @@ def combine_passes(input, pass_lists, cval, out, combine):
     acc_dtype = compute_dtype(input.dtype, out.dtype)
     v = _fusable(pass_lists, cval)
     if v is not None:  # the image case: one kernel, one read of the input, one write
-        src = _kernel_input(input)
+        src = _kernel_input(input, strided_rows=True)
         if np.shares_memory(src, out):  # in-place call: rows around i are read after i is written
             src = src.copy()
         final = _kernel_output(out)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import operator
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -134,13 +136,22 @@ def _concurrent_tasks() -> int:
     return dask.config.get("num_workers", None) or threads.usable_cpus()
 
 
-def _block(fn: Callable[..., Any], params: dict[str, Any], dtype: np.dtype, block: Any) -> Any:
-    """One chunk, its kernels on this task's share of the CPUs (Numba's count is per calling
+def _share_cpus() -> None:
+    """Run this task's kernels on its share of the CPUs (Numba's count is per calling
     thread): without it, two tasks of two kernel threads each fight over two cores."""
     import numba
 
     numba.set_num_threads(threads.threads_per_worker(_concurrent_tasks()))
+
+
+def _filter(fn: Callable[..., Any], params: dict[str, Any], dtype: np.dtype, block: Any) -> Any:
     return fn(block, output=dtype, **params)
+
+
+def _block(fn: Callable[..., Any], params: dict[str, Any], dtype: np.dtype, block: Any) -> Any:
+    """One chunk, filtered on this task's share of the CPUs."""
+    _share_cpus()
+    return _filter(fn, params, dtype, block)
 
 
 def call(fn: Callable[..., Any], x: Any, args: tuple, kwargs: dict) -> Any:
@@ -175,13 +186,132 @@ def call(fn: Callable[..., Any], x: Any, args: tuple, kwargs: dict) -> Any:
                       f"({[depth[a] for a in thin]}): Dask merges them; choose chunks of at "
                       f"least several times the halo", stacklevel=3)  # fmt: skip
     wrapped = _wrapped_axes(fn.__name__, x.ndim, params)
-    boundary = {ax: "periodic" if ax in wrapped else "none" for ax in range(x.ndim)}
-    return da.map_overlap(block, x, depth=depth, boundary=boundary, trim=True, dtype=dtype,
-                          meta=meta, allow_rechunk=True)  # fmt: skip
+    if thin:
+        boundary = {ax: "periodic" if ax in wrapped else "none" for ax in range(x.ndim)}
+        return da.map_overlap(block, x, depth=depth, boundary=boundary, trim=True, dtype=dtype,
+                              meta=meta, allow_rechunk=True)  # fmt: skip
+    return _overlap(functools.partial(_filter, fn, params, dtype), x, depth, wrapped, dtype,
+                    meta, fn.__name__)  # fmt: skip
+
+
+# --- halos without copying whole chunks -------------------------------------------------
+#
+# Dask's map_overlap concatenates every chunk with its neighbours' edges (a copy of the
+# whole chunk) and trims the result (a view, but the filtered chunk was computed on the
+# bigger array). Here a chunk is filtered as it is, and only the ring of pixels within the
+# halo of a neighbouring chunk — the ones the call's ``mode`` got wrong — is recomputed from
+# thin strips: the chunk's edge with the neighbour's, 3 × depth wide. The result is the same
+# array; the copies are of strips, not of chunks.
+
+
+def _overlap(block: Callable[[Any], Any], x: Any, depth: dict[int, int], wrapped: set[int],
+             dtype: np.dtype, meta: Any, name: str) -> Any:  # fmt: skip
+    """``block`` over every chunk of ``x`` with real neighbour data ``depth`` deep (every
+    chunk is at least that deep along the halo axes); 'wrap' axes have periodic neighbours."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    axes = tuple(ax for ax, d in depth.items() if d)
+    depths = tuple(depth[ax] for ax in axes)
+    out_name = f"overlap-npaccel-{name}-{tokenize(x, block, depth, sorted(wrapped))}"
+    layer = {}
+    for index in itertools.product(*map(range, x.numblocks)):
+        offsets, pieces = [], []
+        for offset in itertools.product((-1, 0, 1), repeat=len(axes)):
+            piece = _neighbour(x, index, axes, depths, offset, wrapped)
+            if piece is not None:
+                offsets.append(offset)
+                pieces.append(piece)
+        task = functools.partial(_ring_block, block, axes, depths, tuple(offsets))
+        layer[(out_name, *index)] = (task, pieces)
+    graph = HighLevelGraph.from_collections(out_name, layer, dependencies=[x])
+    return da.Array(graph, out_name, chunks=x.chunks, dtype=dtype, meta=meta)
+
+
+def _neighbour(x: Any, index: tuple[int, ...], axes: tuple[int, ...], depths: tuple[int, ...],
+               offset: tuple[int, ...], wrapped: set[int]) -> Any:  # fmt: skip
+    """The task for the part of chunk ``index + offset`` a halo needs (None where the array
+    ends): the whole chunk at offset 0, its ``depth`` nearest pixels along offset axes."""
+    key = list(index)
+    where = [slice(None)] * x.ndim
+    for ax, d, step in zip(axes, depths, offset, strict=True):
+        if step == 0:
+            continue
+        n = index[ax] + step
+        if not 0 <= n < x.numblocks[ax]:
+            if ax not in wrapped or x.numblocks[ax] == 1:  # one chunk: the mode wraps it
+                return None
+            n %= x.numblocks[ax]
+        key[ax] = n
+        where[ax] = slice(-d, None) if step < 0 else slice(0, d)
+    if not any(offset):
+        return (x.name, *key)
+    return (operator.getitem, (x.name, *key), tuple(where))
+
+
+def _ring_block(block: Callable[[Any], Any], axes: tuple[int, ...], depths: tuple[int, ...],
+                offsets: tuple[tuple[int, ...], ...], pieces: list[Any]) -> Any:  # fmt: skip
+    """One output chunk from its pieces (see `_neighbour`), filtered by ``block`` on this
+    task's share of the CPUs."""
+    _share_cpus()
+    have = dict(zip(offsets, pieces, strict=True))
+    centre = have[(0,) * len(axes)]
+    sides = [[s for s in (-1, 0, 1) if tuple(s if j == i else 0 for j in range(len(axes)))
+              in have] for i in range(len(axes))]  # fmt: skip
+    shape = centre.shape
+    if any(shape[ax] < 2 * d for ax, d in zip(axes, depths, strict=True)):
+        # a chunk thinner than two halos: its rings overlap, filter it whole with its halo
+        whole = [[(s, slice(None)) for s in side] for side in sides]
+        return block(_assemble(have, axes, whole))[_inner(axes, depths, sides, shape)]
+    out = block(centre)
+    for i, (ax, d) in enumerate(zip(axes, depths, strict=True)):
+        for step in (-1, 1):
+            if step not in sides[i]:
+                continue
+            # along this axis: the neighbour's d pixels and 2d of the chunk's edge; along
+            # the others: the chunk with its halos, so corners see their diagonal neighbours
+            segments = [[(s, slice(None)) for s in side] for side in sides]
+            edge = slice(0, 2 * d) if step < 0 else slice(-2 * d, None)
+            segments[i] = [(step, slice(None)), (0, edge)][::-step]
+            strip = block(_assemble(have, axes, segments))
+            keep = list(_inner(axes, depths, sides, shape))
+            keep[ax] = slice(d, 2 * d)
+            target = [slice(None)] * centre.ndim
+            target[ax] = slice(0, d) if step < 0 else slice(shape[ax] - d, shape[ax])
+            out[tuple(target)] = strip[tuple(keep)]
+    return out
+
+
+def _inner(axes: tuple[int, ...], depths: tuple[int, ...], sides: list[list[int]],
+           shape: tuple[int, ...]) -> tuple[slice, ...]:  # fmt: skip
+    """Where the chunk lies in an array assembled with the halos in ``sides``."""
+    where = [slice(None)] * len(shape)
+    for ax, d, side in zip(axes, depths, sides, strict=True):
+        low = d if -1 in side else 0
+        where[ax] = slice(low, low + shape[ax])
+    return tuple(where)
+
+
+def _assemble(have: dict[tuple[int, ...], Any], axes: tuple[int, ...],
+              segments: list[list[tuple[int, slice]]], offset: tuple[int, ...] = (),
+              where: tuple[slice, ...] = ()) -> Any:  # fmt: skip
+    """The pieces ``have`` concatenated: along the i-th halo axis, the (offset, slice)
+    segments ``segments[i]``, in order. Each piece is sliced before anything is copied."""
+    i = len(offset)
+    if i == len(axes):
+        piece = have[offset]
+        cut = [slice(None)] * piece.ndim
+        for ax, part in zip(axes, where, strict=True):
+            cut[ax] = part
+        return piece[tuple(cut)]
+    parts = [_assemble(have, axes, segments, (*offset, step), (*where, part))
+             for step, part in segments[i]]  # fmt: skip
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axes[i])
 
 
 def compute_numpy(fn: Callable[..., Any], x: np.ndarray, args: tuple, kwargs: dict,
-                  chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> np.ndarray:
+                  chunk_bytes: int | None = None) -> np.ndarray:
     """NumPy input with ``backend='dask'``: chunked by a byte budget along the leading axes,
     filtered through :func:`call`, computed (on the active Dask scheduler), returned as
     NumPy (written into ``output`` when it is an array)."""
@@ -196,11 +326,14 @@ def compute_numpy(fn: Callable[..., Any], x: np.ndarray, args: tuple, kwargs: di
     params = _bind(fn, (x, *args), kwargs)
     reach = halo(fn.__name__, x.ndim, params)[0]
     row_bytes = max(1, x[:1].nbytes)
+    chunk_bytes = DEFAULT_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     rows = min(x.shape[0], max(chunk_bytes // row_bytes, 4 * reach, 1))
     lazy = call(fn, da.from_array(x, chunks=(rows, *x.shape[1:])), args,
                 {**kwargs, "output": dtype})  # fmt: skip
-    result = lazy.compute()
-    if target is not None:
-        target[...] = result
-        return target
-    return result
+    if target is None:
+        return lazy.compute()
+    if np.shares_memory(target, x):  # in place: chunks written early would be read as halos
+        target[...] = lazy.compute()
+    else:  # chunk by chunk into the output, no whole-array temporary
+        da.store(lazy, target, lock=False)
+    return target
