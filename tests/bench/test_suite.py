@@ -11,7 +11,7 @@ import pytest
 
 from npaccel.bench import Case, CheckFailed
 from npaccel.bench._cost import instance_prices, resolve_price
-from npaccel.bench._kernels import compute, filters, llc_bytes, memory, storage
+from npaccel.bench._kernels import compute, filters, llc_bytes, memory, scaleout, storage
 from npaccel.bench._suite import PEAK_KERNELS, select, thread_counts
 
 from ._helpers import (
@@ -390,6 +390,11 @@ REAL = [
     ("gaussian2-scipy-u8", lambda: filters._case("gaussian2", "scipy", 32, "uint8"), plus(5)),
     ("box3-cv2-u8", lambda: filters._case("box3", "cv2", 32, "uint8"), plus(3)),
     ("median5-cv2-f32", lambda: filters._case("median5", "cv2", 32, "float32"), scaled(1.01)),
+    ("dask-tasks-threads", lambda: scaleout._tasks_case("threads", 20), lambda r: [*r[1:], 0]),
+    ("dask-chunk-threads", lambda: scaleout._chunk_case("threads", 64), scaled(1.001)),
+    ("dask-chunk-kernel", lambda: scaleout._chunk_case("kernel", 64), plus(1e-3)),
+    ("dask-files-threads", lambda: scaleout._files_case("threads", 3, 24, None), scaled(1.01)),
+    ("dask-files-loop", lambda: scaleout._files_case("loop", 3, 24, None), plus(1.0)),
 ]  # fmt: skip
 
 
@@ -433,6 +438,20 @@ def test_real_case_declarations():
     assert triad.name == "stream.triad[numpy,dtype=float64,n=65536]"
     assert filters._case("box3", "cv2", 32, "uint8").requires == ("cv2",)
     assert compute._monte_carlo(1000).roof == "none"
+
+
+def test_dask_file_stream_writes_every_output_whole(tmp_path):
+    pytest.importorskip("dask")
+    run, check = scaleout._files_case("threads", 4, 20, str(tmp_path)).setup()
+    sums = run()
+    check(sums)
+    (scratch,) = tmp_path.iterdir()
+    outputs = sorted(p.name for p in scratch.iterdir() if p.name.startswith("out-"))
+    assert outputs == [f"out-{i:04d}.npy" for i in range(4)]
+    assert not [p for p in scratch.iterdir() if p.suffix == ".part"]  # no temporaries left
+    np.save(scratch / "out-0002.npy", np.zeros((3, 3), np.float32))  # a wrong output file
+    with pytest.raises(CheckFailed, match="20x20"):
+        check(sums)
 
 
 def test_llc_bytes():

@@ -177,8 +177,35 @@ def test_chunks_are_filtered_in_place_and_only_thin_strips_are_copied(monkeypatc
     got = F.gaussian_filter(da.from_array(x, chunks=(20, 32)), 1.0, mode="wrap")
     np.testing.assert_array_equal(got.compute(), F.gaussian_filter(x, 1.0, mode="wrap"))
     radius = 4
-    assert seen  # every chunk has neighbours: 2 strips per axis and chunk
-    assert all(min(s.shape) <= 3 * radius for s in seen), [s.shape for s in seen]
+    assert seen  # every chunk has neighbours: one call for both strips along each axis
+    assert all(min(s.shape) <= 6 * radius for s in seen), [s.shape for s in seen]
+
+
+@pytest.mark.parametrize(("scheduler", "workers", "expected"), [("sync", None, 2),
+                                                               ("threads", 2, 1)])  # fmt: skip
+def test_each_chunk_runs_on_its_tasks_share_of_the_cpus(monkeypatch, scheduler, workers,
+                                                       expected):  # fmt: skip
+    import numba
+
+    from npaccel import threads
+    from npaccel.filters import _dask
+
+    monkeypatch.setattr(threads, "usable_cpus", lambda *a: 2)
+    monkeypatch.setattr(_dask, "_cpus_seen", (-_dask._CPUS_TTL, 1))  # read afresh
+    seen = []
+    filter_ = _dask._filter
+
+    def spy(*args):
+        seen.append(numba.get_num_threads())
+        return filter_(*args)
+
+    monkeypatch.setattr(_dask, "_filter", spy)
+    x = RNG.random((40, 30)).astype(np.float32)
+    with dask.config.set(scheduler=scheduler, num_workers=workers):
+        got = F.uniform_filter(da.from_array(x, chunks=(20, 15)), 3).compute()
+    np.testing.assert_array_equal(got, F.uniform_filter(x, 3))
+    assert seen
+    assert set(seen) == {expected}
 
 
 def test_numpy_input_with_backend_dask_is_chunked_and_computed(monkeypatch):

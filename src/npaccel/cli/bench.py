@@ -82,8 +82,9 @@ def _table(console, title, header, rows):
     multiple=True,
     callback=_split(str),
     metavar="NAME[,…]",
-    help="Only these backends: numpy, numba, npaccel, scipy, cv2, dask; on a GPU also cupy, "
-         "npaccel-cuda, cupyx, pageable, pinned.",
+    help="Only these backends: numpy, numba, npaccel, scipy, cv2, dask; the dask.* rows' "
+         "threads, sync, kernel, loop; on a GPU also cupy, npaccel-cuda, cupyx, pageable, "
+         "pinned.",
 )
 @click.option(
     "--sizes",

@@ -17,6 +17,7 @@ import functools
 import inspect
 import itertools
 import operator
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -133,7 +134,7 @@ def _concurrent_tasks() -> int:
 
     if dask.base.get_scheduler() is dask.local.get_sync:
         return 1
-    return dask.config.get("num_workers", None) or threads.usable_cpus()
+    return dask.config.get("num_workers", None) or _cpus()
 
 
 def _share_cpus() -> None:
@@ -141,7 +142,21 @@ def _share_cpus() -> None:
     thread): without it, two tasks of two kernel threads each fight over two cores."""
     import numba
 
-    numba.set_num_threads(threads.threads_per_worker(_concurrent_tasks()))
+    numba.set_num_threads(threads.threads_per_worker(_concurrent_tasks(), cpus=_cpus()))
+
+
+_CPUS_TTL = 1.0  # seconds: the usable CPUs (affinity, cgroup quota) are read again after it
+_cpus_seen: tuple[float, int] = (-_CPUS_TTL, 1)
+
+
+def _cpus() -> int:
+    """`threads.usable_cpus`, read at most once a second (reading the cgroup files takes
+    ~0.2 ms: per chunk, that is a few percent of a small chunk's kernels)."""
+    global _cpus_seen
+    now = time.monotonic()
+    if now - _cpus_seen[0] >= _CPUS_TTL:
+        _cpus_seen = (now, threads.usable_cpus())
+    return _cpus_seen[1]
 
 
 def _filter(fn: Callable[..., Any], params: dict[str, Any], dtype: np.dtype, block: Any) -> Any:
@@ -266,20 +281,25 @@ def _ring_block(block: Callable[[Any], Any], axes: tuple[int, ...], depths: tupl
         return block(_assemble(have, axes, whole))[_inner(axes, depths, sides, shape)]
     out = block(centre)
     for i, (ax, d) in enumerate(zip(axes, depths, strict=True)):
-        for step in (-1, 1):
-            if step not in sides[i]:
-                continue
-            # along this axis: the neighbour's d pixels and 2d of the chunk's edge; along
-            # the others: the chunk with its halos, so corners see their diagonal neighbours
-            segments = [[(s, slice(None)) for s in side] for side in sides]
+        steps = [step for step in (-1, 1) if step in sides[i]]
+        if not steps:
+            continue
+        # along this axis, per side: the neighbour's d pixels and 2d of the chunk's edge,
+        # both sides' strips side by side in one call (each kept pixel's window stays in
+        # its own strip); along the others: the chunk with its halos, so that corners see
+        # their diagonal neighbours
+        segments = [[(s, slice(None)) for s in side] for side in sides]
+        segments[i] = []
+        for step in steps:
             edge = slice(0, 2 * d) if step < 0 else slice(-2 * d, None)
-            segments[i] = [(step, slice(None)), (0, edge)][::-step]
-            strip = block(_assemble(have, axes, segments))
-            keep = list(_inner(axes, depths, sides, shape))
-            keep[ax] = slice(d, 2 * d)
-            target = [slice(None)] * centre.ndim
+            segments[i] += [(step, slice(None)), (0, edge)][::-step]
+        strips = block(_assemble(have, axes, segments))
+        keep = list(_inner(axes, depths, sides, shape))
+        target = [slice(None)] * centre.ndim
+        for k, step in enumerate(steps):
+            keep[ax] = slice(3 * d * k + d, 3 * d * k + 2 * d)
             target[ax] = slice(0, d) if step < 0 else slice(shape[ax] - d, shape[ax])
-            out[tuple(target)] = strip[tuple(keep)]
+            out[tuple(target)] = strips[tuple(keep)]
     return out
 
 

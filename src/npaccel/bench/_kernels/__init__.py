@@ -4,7 +4,7 @@ here with a ``cases(...)`` generator."""
 from __future__ import annotations
 
 from npaccel.bench._case import Case
-from npaccel.bench._kernels import compute, filters, gpu, memory, storage
+from npaccel.bench._kernels import compute, filters, gpu, memory, scaleout, storage
 from npaccel.bench._profile import Profile
 
 __all__ = ["all_cases", "llc_bytes"]
@@ -26,5 +26,6 @@ def all_cases(profile: Profile, facts: dict, scratch: str | None = None) -> list
         *compute.cases(profile),
         *filters.cases(profile),
         *storage.cases(profile, scratch),
+        *scaleout.cases(profile, scratch),
         *gpu.cases(profile),
     ]
