@@ -1,14 +1,16 @@
-"""The 'dask' backend: filters of Dask arrays, lazily, through ``map_overlap``.
+"""The 'dask' backend: filters of Dask arrays, lazily, chunk by chunk with real halos.
 
 Every chunk is filtered by the same public function (so by the cpu kernels for NumPy
-chunks, the cuda ones for CuPy chunks), with a halo of real neighbouring data as deep as the
-filter reaches along each filtered axis, and the halo trimmed off afterwards. The array's
-own edges are not padded by Dask (``boundary='none'``): the chunk at an edge is filtered
-with the call's ``mode``, which then pads exactly as it pads the whole array — so every
-mode gives the single-array result, where Dask's own 'reflect' (NumPy's 'symmetric', not
-scipy's 'mirror') would not. Only 'wrap' needs the other end of the array: those axes get a
-periodic halo. An axis shorter than the halo is made one chunk (the filter then sees all of
-it); chunks thinner than the halo are merged by Dask, with a warning saying so.
+chunks, the cuda ones for CuPy chunks). A chunk is filtered as it is; the ring of pixels
+within the filter's reach of a neighbouring chunk is then recomputed from thin strips of
+the chunk's edge and the neighbour's (see `_overlap`), so no chunk is copied whole with its
+halo. The array's own edges get no halo: the chunk at an edge is filtered with the call's
+``mode``, which then pads exactly as it pads the whole array — so every mode gives the
+single-array result, where Dask's own 'reflect' (NumPy's 'symmetric', not scipy's
+'mirror') would not. Only 'wrap' needs the other end of the array: those axes get
+periodic neighbours. An axis shorter than the halo is made one chunk (the filter then
+sees all of it); chunks thinner than the halo go through ``map_overlap``, which merges
+them, with a warning saying so.
 """
 
 from __future__ import annotations
