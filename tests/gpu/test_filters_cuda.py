@@ -195,3 +195,22 @@ def test_non_blocking_stream_orders_the_kernels():
         raw, expected = oracle.reference(name, doubled, *args, **kwargs)
         oracle.assert_close(cupy.asnumpy(got), raw, expected, scale=_scale(name, doubled, args, {}),
                        compute=np.float32, context=name)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["reflect", "wrap"])
+def test_cupy_backed_dask_arrays_run_the_cuda_kernels_chunk_by_chunk(mode):
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    host = np.random.default_rng(9).random((300, 260)).astype(np.float32)
+    device = cupy.asarray(host)
+    lazy = da.from_array(device, chunks=(70, 90), asarray=False)
+    with dask.config.set(scheduler="threads"):
+        for name, args in (("gaussian_filter", (1.5,)), ("median_filter", (5,)),
+                           ("sobel", ())):  # fmt: skip
+            fn = getattr(filters, name)
+            result = fn(lazy, *args, mode=mode)
+            assert isinstance(result._meta, cupy.ndarray)
+            got = result.compute()
+            assert isinstance(got, cupy.ndarray)
+            cupy.testing.assert_array_equal(got, fn(device, *args, mode=mode), err_msg=name)
