@@ -76,14 +76,15 @@ def _chunk_case(backend: str, n: int) -> Case:
         x = np.random.default_rng(31).random((n, n), dtype=np.float32)
         expected = filters.gaussian_filter(x, SIGMA, backend="numpy")
         if backend == "kernel":  # one chunk, on one task's share of the CPUs
+            import numba
+
             chunk = np.ascontiguousarray(x[:side, :side])
             out = np.empty_like(chunk)
-            workers = threads.usable_cpus()
+            share = threads.threads_per_worker(threads.usable_cpus())  # read once, untimed
 
             def run():
-                import numba
-
-                previous = _share_of_cpus(workers)
+                previous = numba.get_num_threads()
+                numba.set_num_threads(share)
                 try:
                     return filters.gaussian_filter(chunk, SIGMA, output=out)
                 finally:
