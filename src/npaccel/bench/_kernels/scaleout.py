@@ -9,9 +9,9 @@ stream of files — the figures docs/scaling.md turns into chunk-size advice.
   gap between the two is what a chunk costs beyond its kernels (halo strips, a fresh
   output, the store, the scheduler).
 * ``dask.files``: a stream of .npy files, each read, filtered (Gaussian σ=2) and written
-  atomically (temporary file, then rename), as one Dask task per file on the threaded
-  scheduler; its peer ``loop`` does the same files one after another with all CPUs per
-  file. In files/s.
+  atomically (`npaccel.data.save`: temporary file, fsync, rename), as one Dask task per
+  file on the threaded scheduler; its peer ``loop`` does the same files one after another
+  with all CPUs per file. In files/s.
 
 A process cluster (LocalCluster) is not started by the bench: benchmarks/dask_filters.py
 measures one, with the cost of moving chunks between processes.
@@ -54,17 +54,6 @@ def _tasks_case(scheduler: str, tasks: int) -> Case:
 
     return Case("dask.tasks", scheduler, {"tasks": tasks}, 0, 0, setup, scalable=False,
                 work=(float(tasks), "tasks"), roof="none", requires=("dask",))  # fmt: skip
-
-
-def _share_of_cpus(workers: int) -> int:
-    """Set this thread's Numba count to one of ``workers`` tasks' share; returns the old one."""
-    import numba
-
-    from npaccel import threads
-
-    previous = numba.get_num_threads()
-    numba.set_num_threads(threads.threads_per_worker(workers))
-    return previous
 
 
 def _chunk_case(backend: str, n: int) -> Case:
@@ -120,24 +109,18 @@ def _chunk_case(backend: str, n: int) -> Case:
                 requires=("dask.array",))  # fmt: skip
 
 
-def _process_file(src: str, dst: str, workers: int | None) -> float:
-    """One file of the stream: read, filter, write atomically; returns its sum (the check).
-    ``workers``: tasks running at once (their kernels share the CPUs); None: this thread's
-    count as it is."""
-    from npaccel import filters
+def _process_file(src: str, dst: str, share: int | None) -> float:
+    """One file of the stream: read, filter, write atomically (`npaccel.data.save`: temp
+    file, fsync, rename); returns the result's sum (the check). ``share``: Numba threads
+    for this task's kernels; None: this thread's count as it is."""
+    from npaccel import data, filters
 
-    if workers is not None:
-        _share_of_cpus(workers)
-    image = np.load(src)
-    result = filters.gaussian_filter(image, SIGMA)
-    fd, tmp = tempfile.mkstemp(prefix=".npaccel-tmp-", suffix=".part", dir=os.path.dirname(dst))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, result)
-        os.replace(tmp, dst)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    if share is not None:
+        import numba
+
+        numba.set_num_threads(share)
+    result = filters.gaussian_filter(np.load(src), SIGMA)
+    data.save(dst, result, overwrite=True)
     return float(result.sum(dtype=np.float64))
 
 
@@ -156,6 +139,7 @@ def _files_case(backend: str, files: int, n: int, scratch: str | None) -> Case:
             sums.append(float(reference.sum(dtype=np.float64)))
         outs = [os.path.join(tmp.name, f"out-{i:04d}.npy") for i in range(len(paths))]
         workers = threads.usable_cpus()
+        share = threads.threads_per_worker(workers)  # read once, untimed
 
         if backend == "loop":
 
@@ -165,7 +149,7 @@ def _files_case(backend: str, files: int, n: int, scratch: str | None) -> Case:
             import dask
 
             def run():
-                tasks = [dask.delayed(_process_file)(s, d, workers)
+                tasks = [dask.delayed(_process_file)(s, d, share)
                          for s, d in zip(paths, outs, strict=True)]  # fmt: skip
                 return dask.compute(*tasks, scheduler="threads", num_workers=workers)
 
